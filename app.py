@@ -1,0 +1,124 @@
+"""The Flask app: authenticate, validate, enqueue, answer. No slow work in a request.
+
+Only the WSGI server and the tests import this module.
+"""
+
+import logging
+import time
+
+import click
+import orjson
+import peewee
+import redis
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+import metrics
+from config import Config
+from errors import ApiError, ServiceUnavailable
+from migrate import migrate
+from models import Organization, bind_database, db
+from queues import connect_redis, make_queues
+from tokens import display_prefix, hash_credential, new_credential
+from views import api_keys, ops
+
+logger = logging.getLogger(__name__)
+
+BLUEPRINTS = (ops.bp, api_keys.bp)
+MANAGEMENT_KEY_PREFIX = "hy_mgmt_"
+
+
+def create_app(config: Config | None = None) -> Flask:
+    """Create the app: configuration, database, Redis and queues, blueprints, error handlers, CLI."""
+    config = config or Config.from_env()
+    app = Flask(__name__)
+    app.config["HOOKYARD"] = config
+    app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    app.json.sort_keys = False
+    app.database = bind_database(config.database_url)
+    app.redis = connect_redis(config.redis_url) if config.redis_url else None
+    app.queues = make_queues(app.redis) if app.redis else {}
+    app.metrics_collector = metrics.RedisCollector(app.redis, config.redis_prefix, app.queues) if app.redis else None
+    for blueprint in BLUEPRINTS:
+        app.register_blueprint(blueprint)
+    register_request_hooks(app)
+    register_error_handlers(app)
+    register_commands(app)
+    return app
+
+
+def register_request_hooks(app: Flask) -> None:
+    """Open a database connection per request and record request metrics."""
+
+    @app.before_request
+    def start_request():
+        g.started_at = time.perf_counter()
+
+    @app.after_request
+    def record_request(response):
+        # The rule, never the path: paths carry API keys and webhook tokens.
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        metrics.REQUESTS.labels(endpoint, request.method, response.status_code).inc()
+        metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started_at", time.perf_counter()))
+        return response
+
+    @app.teardown_request
+    def close_database(_exc):
+        if not db.is_closed():
+            db.close()
+
+
+def register_error_handlers(app: Flask) -> None:
+    """Answer every error, expected or not, with the one JSON error vocabulary."""
+
+    def respond(error: ApiError):
+        return error.body(), error.status, error.headers
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(error):
+        return respond(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error):
+        code = {413: "payload_too_large"}.get(error.code, error.name.lower().replace(" ", "_").replace("'", ""))
+        headers = dict(error.get_headers())
+        headers.pop("Content-Type", None)
+        return respond(ApiError(error.description, code=code, status=error.code, headers=headers))
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def handle_redis_down(error):
+        logger.warning("redis unavailable: %s", error)
+        return respond(ServiceUnavailable("The queue (Redis) is unavailable; nothing was accepted. Retry later."))
+
+    @app.errorhandler(peewee.OperationalError)
+    @app.errorhandler(peewee.InterfaceError)
+    def handle_database_down(error):
+        logger.warning("database unavailable: %s", error)
+        return respond(ServiceUnavailable("The database is unavailable; nothing was changed. Retry later."))
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error):
+        logger.exception("unhandled error on %s %s", request.method, request.url_rule)
+        return respond(ApiError("An unexpected error occurred; it has been logged.", code="internal_error",
+                                status=500))
+
+
+def register_commands(app: Flask) -> None:
+    """Add `flask init-db` and `flask create-org NAME`."""
+
+    @app.cli.command("init-db")
+    def init_db():
+        """Create or migrate the tables (idempotent)."""
+        applied = migrate(app.database)
+        click.echo(f"applied {len(applied)} migration(s): {', '.join(applied)}" if applied else "database up to date")
+
+    @app.cli.command("create-org")
+    @click.argument("name")
+    def create_org(name):
+        """Create an organization and print its management key (shown only now)."""
+        migrate(app.database)
+        key = new_credential(MANAGEMENT_KEY_PREFIX)
+        organization = Organization.create(name=name, management_key_hash=hash_credential(key),
+                                           management_key_prefix=display_prefix(key))
+        click.echo(orjson.dumps({"organization_id": organization.id, "management_key": key}).decode())

@@ -1,0 +1,32 @@
+"""gunicorn settings for the `web` process (Procfile), read from the environment like the rest."""
+
+import os
+import shutil
+
+from config import VAR_DIR
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+worker_class = "gthread"
+threads = int(os.environ.get("WEB_THREADS", "4"))
+keepalive = 5
+# Paths carry API keys and webhook tokens: the access log (ACCESS_LOG=true) shows them redacted.
+accesslog = "-" if os.environ.get("ACCESS_LOG", "").lower() in ("1", "true", "yes") else None
+logger_class = "redaction.RedactingLogger"
+
+# Request metrics from every gunicorn worker are summed through files in this directory.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(VAR_DIR, "prometheus", str(os.getpid())))
+
+
+def on_starting(server):
+    """Start each run with an empty metrics directory."""
+    directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+    shutil.rmtree(directory, ignore_errors=True)
+    os.makedirs(directory, exist_ok=True)
+
+
+def child_exit(server, worker):
+    """Drop a dead worker's live gauges from the metrics."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,34 @@
+"""Cursor pagination: `?limit=&cursor=` in, `{"<plural>": [...], "next_cursor"}` out, newest first."""
+
+import base64
+
+import orjson
+
+from errors import BadRequest
+
+
+def encode_cursor(last_id) -> str:
+    """Return the opaque cursor that continues after `last_id`."""
+    return base64.urlsafe_b64encode(orjson.dumps([last_id])).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str):
+    """Return the id a cursor continues after; a cursor that was not ours is a 400."""
+    try:
+        (last_id,) = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    except (ValueError, TypeError):
+        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
+    if not isinstance(last_id, (int, str)):
+        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
+    return last_id
+
+
+def paginate(query, id_field, *, limit: int, cursor: str | None):
+    """Return one page of `query` ordered by `id_field` descending, and the cursor of the next page."""
+    if cursor:
+        query = query.where(id_field < decode_cursor(cursor))
+    rows = list(query.order_by(id_field.desc()).limit(limit + 1))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    return rows, encode_cursor(getattr(rows[-1], id_field.name))

@@ -1,0 +1,148 @@
+"""Fixtures: real Redis, real SQLite and Postgres (when TEST_POSTGRES_URL is set), a real RQ worker.
+
+Every test that takes `app` runs once per database backend. Tests get a Redis database number of
+their own, flushed before and after, and tables emptied after each test, so they pass in any order.
+"""
+
+import json
+import os
+import uuid
+
+import peewee
+import pytest
+import redis as redis_lib
+from playhouse.db_url import connect
+
+from config import Config
+from embedded_redis import EmbeddedRedis
+from migrate import migrate
+
+TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "13"))
+
+
+@pytest.fixture(scope="session")
+def redis_server_url(tmp_path_factory):
+    """The Redis under test: REDIS_URL when set, else one started on a private port for this run."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        yield url.rsplit("/", 1)[0] if url.count("/") > 2 else url
+        return
+    with EmbeddedRedis(str(tmp_path_factory.mktemp("redis")), persistent=False) as server:
+        yield f"redis://127.0.0.1:{server.port}"
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    """A fresh Postgres database for this run, dropped at the end; skips when TEST_POSTGRES_URL is unset."""
+    admin_url = os.environ.get("TEST_POSTGRES_URL")
+    if not admin_url:
+        pytest.skip("TEST_POSTGRES_URL is not set")
+    name = f"hookyard_test_{uuid.uuid4().hex[:10]}"
+    admin = connect(admin_url)
+    admin.connect()
+    admin.connection().autocommit = True
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+    try:
+        yield admin_url.rsplit("/", 1)[0] + "/" + name
+    finally:
+        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory):
+    return f"sqlite:///{tmp_path_factory.mktemp('db') / 'hookyard.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def database_url(request):
+    """Each test that needs a database runs on SQLite and on Postgres."""
+    return request.getfixturevalue(f"{request.param}_url")
+
+
+@pytest.fixture
+def redis_url(redis_server_url):
+    return f"{redis_server_url}/{TEST_REDIS_DB}"
+
+
+@pytest.fixture
+def redis(redis_url):
+    """A client on the test Redis database, flushed before and after the test."""
+    client = redis_lib.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def config(database_url, redis_url):
+    return Config.from_env({}, database_url=database_url, redis_url=redis_url, retry_schedule=(1, 1, 1, 1),
+                           delivery_timeout=2.0, webhook_allow_private_networks=True)
+
+
+@pytest.fixture
+def app(config, redis):
+    """The Flask app on migrated tables, emptied again after the test."""
+    from app import create_app
+
+    application = create_app(config)
+    migrate(application.database)
+    yield application
+    empty_tables(application.database)
+    close_database(application.database)
+
+
+def empty_tables(database) -> None:
+    """Delete every row the test left, keeping the migrated schema."""
+    tables = [t for t in database.get_tables() if t != "schema_migration"]
+    if isinstance(database, peewee.PostgresqlDatabase):
+        database.execute_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
+    else:
+        with database.atomic():
+            database.execute_sql("PRAGMA defer_foreign_keys = ON")
+            for table in tables:
+                database.execute_sql(f'DELETE FROM "{table}"')
+    close_database(database)
+
+
+def close_database(database) -> None:
+    if hasattr(database, "close_all"):
+        database.close_all()
+    elif not database.is_closed():
+        database.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def run_jobs(app, config):
+    """Run every queued job (and those they enqueue) through a real RQ worker, then return."""
+    from worker import make_worker
+
+    def run():
+        worker = make_worker(config, connection=app.redis)
+        worker.work(burst=True)
+        return worker
+
+    return run
+
+
+@pytest.fixture
+def org(app):
+    """An organization created by the CLI, as a user would; its management key and auth headers."""
+    result = app.test_cli_runner().invoke(args=["create-org", "Acme"])
+    assert result.exit_code == 0, result.output
+    created = json.loads(result.output)
+    return {"id": created["organization_id"], "key": created["management_key"],
+            "headers": {"Authorization": f"Bearer {created['management_key']}"}}
+
+
+@pytest.fixture
+def other_org(app):
+    result = app.test_cli_runner().invoke(args=["create-org", "Globex"])
+    created = json.loads(result.output)
+    return {"id": created["organization_id"], "headers": {"Authorization": f"Bearer {created['management_key']}"}}

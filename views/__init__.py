@@ -1,0 +1,1 @@
+"""The HTTP surface, one blueprint per module. Views authenticate, validate, enqueue and answer."""
