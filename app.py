@@ -18,13 +18,15 @@ from config import Config
 from errors import ApiError, ServiceUnavailable
 from migrate import migrate
 from models import Organization, bind_database, db
-from queues import connect_redis, make_queues
+from queues import INGEST_QUEUE, connect_redis, make_queues
+from signal_buffer import SignalKeys
+from signal_intake import SignalIntake
 from tokens import display_prefix, hash_credential, new_credential
-from views import api_keys, ops
+from views import api_keys, ops, signal_api, signals
 
 logger = logging.getLogger(__name__)
 
-BLUEPRINTS = (ops.bp, api_keys.bp)
+BLUEPRINTS = (ops.bp, api_keys.bp, signals.bp, signal_api.bp)
 MANAGEMENT_KEY_PREFIX = "hy_mgmt_"
 
 
@@ -39,6 +41,9 @@ def create_app(config: Config | None = None) -> Flask:
     app.redis = connect_redis(config.redis_url) if config.redis_url else None
     app.queues = make_queues(app.redis) if app.redis else {}
     app.metrics_collector = metrics.RedisCollector(app.redis, config.redis_prefix, app.queues) if app.redis else None
+    if app.redis:
+        app.extensions["signal_intake"] = SignalIntake(app.redis, SignalKeys(config.redis_prefix),
+                                                       app.queues[INGEST_QUEUE])
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_request_hooks(app)

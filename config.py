@@ -40,7 +40,10 @@ class Config:
     webhook_allow_private_networks: bool = False
     max_body_bytes: int = 1024 * 1024
     max_signal_bytes: int = 256 * 1024
+    max_batch_bytes: int = 32 * 1024 * 1024
     max_bulk_bytes: int = 128 * 1024 * 1024
+    worker_heartbeat_ttl: int = 20
+    worker_maintenance_interval: int = 30
     redis_prefix: str = "hy"
 
     @classmethod
@@ -56,7 +59,10 @@ class Config:
             "webhook_allow_private_networks": ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", _bool),
             "max_body_bytes": ("MAX_BODY_BYTES", int),
             "max_signal_bytes": ("MAX_SIGNAL_BYTES", int),
+            "max_batch_bytes": ("MAX_BATCH_BYTES", int),
             "max_bulk_bytes": ("MAX_BULK_BYTES", int),
+            "worker_heartbeat_ttl": ("WORKER_HEARTBEAT_TTL", int),
+            "worker_maintenance_interval": ("WORKER_MAINTENANCE_INTERVAL", int),
             "redis_prefix": ("HOOKYARD_REDIS_PREFIX", str),
         }
         values = {}

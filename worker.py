@@ -7,30 +7,52 @@ Jobs take ids or plain data, never ORM objects, and are safe to run twice.
 """
 
 import logging
+import threading
 
-from rq import SimpleWorker
+import orjson
+import peewee
+from rq import SimpleWorker, get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
 
 import metrics
 from config import Config
-from models import bind_database, db
+from models import SignalImport, bind_database, db, utcnow
 from queues import QUEUE_NAMES, connect_redis, make_queues
+from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, SignalKeys, identity_field
+from signal_store import StoreResult, rehydrate, store_signals
 
 logger = logging.getLogger("hookyard.worker")
 
-# How often the worker sweeps RQ's registries: this is what re-queues jobs whose worker died
-# (SIGKILL, OOM, lost machine). RQ's default of ten minutes is too slow for ingestion.
-MAINTENANCE_INTERVAL = 30
+CLAIM_SIZE = 500  # signals stored per transaction by the drain job
+ADOPT_EVERY = 30  # seconds between sweeps for claims whose job is gone
+
+# The worker process's configuration, set by make_worker; jobs read it.
+config = Config()
 
 
 class HookyardWorker(SimpleWorker):
-    """An RQ worker that runs jobs in-process (no fork per job) and counts their outcomes in Redis."""
+    """An RQ worker that runs jobs in-process (no fork per job) and counts their outcomes in Redis.
+
+    A thread keeps the running job's heartbeat fresh on a short TTL, so when this process is
+    killed the job is seen as abandoned, and re-queued by RQ's registry sweep, within a minute.
+    """
 
     prefix = "hy"
+    heartbeat_ttl = 20
+
+    def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
+        return self.heartbeat_ttl
 
     def perform_job(self, job, queue, execution) -> bool:
+        stop = threading.Event()
+        beat = threading.Thread(target=self._beat, args=(job, execution, stop), daemon=True)
+        beat.start()
         try:
             succeeded = super().perform_job(job, queue, execution)
         finally:
+            stop.set()
+            beat.join()
             # Jobs open the connection lazily; give it back so a restarted database is picked up.
             if not db.is_closed():
                 db.close()
@@ -41,6 +63,13 @@ class HookyardWorker(SimpleWorker):
             logger.warning("could not count outcome of job %s", job.id)
         return succeeded
 
+    def _beat(self, job, execution, stop: threading.Event) -> None:
+        while not stop.wait(self.heartbeat_ttl / 4):
+            try:
+                self.maintain_heartbeats(job, execution)
+            except Exception:  # a missed beat is retried; it must not kill the job
+                logger.warning("heartbeat for job %s failed", job.id)
+
 
 def log_job_failure(job, exc_type, exc_value, _traceback) -> bool:
     """Log one line for a failed job; return True so RQ records it in the failed registry too."""
@@ -48,14 +77,128 @@ def log_job_failure(job, exc_type, exc_value, _traceback) -> bool:
     return True
 
 
-def make_worker(config: Config, connection=None, **options) -> HookyardWorker:
-    """Return a worker serving every Hookyard queue on `config`'s Redis."""
+def make_worker(worker_config: Config, connection=None, **options) -> HookyardWorker:
+    """Return a worker serving every Hookyard queue on the configuration's Redis."""
+    global config
+    config = worker_config
     connection = connection or connect_redis(config.redis_url)
+    # Registries are swept this often: the sweep is what re-queues jobs whose worker died.
     worker = HookyardWorker(list(make_queues(connection).values()), connection=connection,
                             exception_handlers=[log_job_failure],
-                            maintenance_interval=MAINTENANCE_INTERVAL, **options)
+                            maintenance_interval=config.worker_maintenance_interval, **options)
     worker.prefix = config.redis_prefix
+    worker.heartbeat_ttl = config.worker_heartbeat_ttl
     return worker
+
+
+# --- signal staging jobs -------------------------------------------------------------------------
+
+def drain_signals() -> int:
+    """Store every signal waiting in the ingest buffer, a claim at a time; return how many."""
+    job = get_current_job()
+    redis, keys = job.connection, SignalKeys(config.redis_prefix)
+    redis.delete(keys.drain_flag)  # from here on, a new signal enqueues a new drain
+    adopt_orphaned_claims(redis, keys)
+    processing = keys.processing(job.id)
+    claim = redis.register_script(CLAIM_SCRIPT)
+    count = 0
+    items = redis.lrange(processing, 0, -1)  # left by an earlier run of this job that died
+    while True:
+        if items:
+            store_claim(redis, keys, items)
+            redis.delete(processing)
+            count += len(items)
+        items = claim(keys=[keys.buffer, processing], args=[CLAIM_SIZE])
+        if not items:
+            return count
+
+
+def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
+    """Store claimed envelopes in one transaction; fall back to one at a time to isolate a bad one."""
+    envelopes = [orjson.loads(item) for item in items]
+    try:
+        with db.atomic():
+            result = store_signals(envelopes)
+    except (peewee.OperationalError, peewee.InterfaceError):
+        raise  # the database is away: the job fails, RQ retries it, the claim is kept
+    except Exception:
+        logger.exception("storing a claim of %d signals failed; storing them one by one", len(envelopes))
+        result = StoreResult()
+        for envelope in envelopes:
+            try:
+                with db.atomic():
+                    result.merge(store_signals([envelope]))
+            except (peewee.OperationalError, peewee.InterfaceError):
+                raise
+            except Exception as error:
+                logger.error("signal %s could not be stored (%s); kept in %s", envelope.get("id"), error,
+                             keys.dead_letter)
+                redis.rpush(keys.dead_letter, orjson.dumps({"envelope": envelope, "error": str(error)}))
+    settle(redis, keys, result)
+    return result
+
+
+def settle(redis, keys: SignalKeys, result: StoreResult) -> None:
+    """After commit: rehydrate cold signals, and cache new identity links for the web's cold check."""
+    for organization_id, identities in result.identities.items():
+        rehydrate(organization_id, identities)
+    if result.identified:
+        with redis.pipeline(transaction=False) as pipe:
+            for (organization_id, kind, value), lead_id in result.identified.items():
+                pipe.hset(keys.identities(organization_id), identity_field(kind, value), lead_id)
+            pipe.execute()
+
+
+def adopt_orphaned_claims(redis, keys: SignalKeys) -> None:
+    """Put back into the buffer the claims of drain jobs that are gone for good (at most every 30 s)."""
+    if not redis.set(keys.adopt_lock, 1, nx=True, ex=ADOPT_EVERY):
+        return
+    for key in redis.scan_iter(match=keys.processing_pattern, count=100):
+        job_id = key.decode().rsplit(":", 1)[-1]
+        try:
+            status = Job.fetch(job_id, connection=redis).get_status()
+        except NoSuchJobError:
+            status = None
+        if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+            continue  # its own job will store it
+        logger.warning("re-queueing the claim of drain job %s (%s)", job_id, status)
+        redis.eval(ADOPT_SCRIPT, 2, key, keys.buffer)
+
+
+def import_signals(import_id: str) -> int:
+    """Store a bulk import chunk by chunk, its progress advanced in each chunk's transaction."""
+    job = get_current_job()
+    redis, keys = job.connection, SignalKeys(config.redis_prefix)
+    record = _import_record(redis, keys, import_id)
+    for chunk in range(record.next_chunk, record.chunks):
+        envelopes = orjson.loads(redis.lindex(keys.import_chunks(import_id), chunk))
+        with db.atomic():
+            result = store_signals(envelopes)
+            advanced = (SignalImport.update(next_chunk=chunk + 1,
+                                            processed=SignalImport.processed + len(envelopes),
+                                            duplicates=SignalImport.duplicates + len(result.duplicates))
+                        .where((SignalImport.id == import_id) & (SignalImport.next_chunk == chunk)).execute())
+            if not advanced:
+                raise RuntimeError(f"import {import_id} chunk {chunk} was stored by another run")
+        settle(redis, keys, result)
+    SignalImport.update(status="done", finished_at=utcnow()).where(SignalImport.id == import_id).execute()
+    redis.delete(keys.import_chunks(import_id))
+    return record.total
+
+
+def _import_record(redis, keys: SignalKeys, import_id: str) -> SignalImport:
+    """Return the import's progress row, creating it from what the request left in Redis."""
+    record = SignalImport.get_or_none(SignalImport.id == import_id)
+    if record is not None:
+        return record
+    meta = {k.decode(): v.decode() for k, v in redis.hgetall(keys.import_meta(import_id)).items()}
+    try:
+        with db.atomic():
+            return SignalImport.create(id=import_id, organization=int(meta["organization_id"]),
+                                       total=int(meta["total"]), chunks=int(meta["chunks"]),
+                                       failed=int(meta["failed"]))
+    except peewee.IntegrityError:
+        return SignalImport.get_by_id(import_id)
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 """Operations: liveness, readiness naming what is down, Prometheus metrics, the generated OpenAPI document."""
 
+import re
+
 from config import Config
 
 
@@ -53,7 +55,7 @@ def test_openapi_documents_every_route_from_the_schemas(client, app):
     spec = client.get("/openapi.json").get_json()
     assert spec["openapi"].startswith("3.")
     documented = {(path, method) for path, operations in spec["paths"].items() for method in operations}
-    routes = {(rule.rule.replace("<int:key_id>", "{key_id}"), method.lower())
+    routes = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method.lower())
               for rule in app.url_map.iter_rules() if rule.endpoint not in ("static", "ops.prometheus_metrics",
                                                                             "ops.openapi_document")
               for method in rule.methods - {"HEAD", "OPTIONS"}}

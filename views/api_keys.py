@@ -2,6 +2,7 @@
 
 from flask import Blueprint, g
 
+import api_key_auth
 from errors import NotFound
 from models import ApiKey
 from openapi import documented
@@ -74,6 +75,7 @@ def update_api_key(key_id):
     for field, value in load_body(api_key_update_schema).items():
         setattr(api_key, field, value)
     api_key.save()
+    api_key_auth.forget(api_key.key_hash)
     return api_key_schema.dump(api_key)
 
 
@@ -81,5 +83,7 @@ def update_api_key(key_id):
 @documented(responses={204: None}, errors=(404,))
 def delete_api_key(key_id):
     """Delete an API key; requests that use it are refused from now on."""
-    _own_key(key_id).delete_instance()
+    api_key = _own_key(key_id)
+    api_key.delete_instance()
+    api_key_auth.forget(api_key.key_hash)
     return "", 204

@@ -1,0 +1,188 @@
+"""Storing signals in the worker: dedupe, leads, identity links, cold storage and rehydration.
+
+`store_signals` runs inside the caller's transaction and is idempotent: every signal arrives with
+its permanent id, so running a chunk twice stores nothing twice. Dedupe is the database's unique
+index on (organization, dedupe key), not a read-then-write check. `rehydrate` runs after commit, on
+both sides of a race: a cold signal committed after an identify's rehydration is picked up by its
+own rehydration, and vice versa, so the result does not depend on order or concurrency.
+"""
+
+import datetime
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from peewee import fn
+
+from models import Identity, Lead, Signal, utcnow
+from signal_fields import SignalFields, dedupe_key, read_fields
+
+
+@dataclass
+class StoreResult:
+    stored: list[int] = field(default_factory=list)
+    duplicates: list[int] = field(default_factory=list)
+    new_leads: list[int] = field(default_factory=list)
+    identified: dict = field(default_factory=dict)  # (organization, kind, value) -> lead id
+    identities: dict = field(default_factory=lambda: defaultdict(set))  # organization -> {(kind, value)}
+
+    def merge(self, other: "StoreResult") -> None:
+        self.stored += other.stored
+        self.duplicates += other.duplicates
+        self.new_leads += other.new_leads
+        self.identified.update(other.identified)
+        for organization, values in other.identities.items():
+            self.identities[organization] |= values
+
+
+def _received_at(milliseconds: int) -> datetime.datetime:
+    return datetime.datetime.fromtimestamp(milliseconds / 1000, datetime.UTC).replace(tzinfo=None)
+
+
+def lead_fields_from_traits(traits: dict) -> dict:
+    """Return the lead columns a Segment identify's traits fill: name, company and title."""
+    name = traits.get("name")
+    if not name:
+        first = traits.get("firstName") or traits.get("first_name")
+        last = traits.get("lastName") or traits.get("last_name")
+        name = " ".join(part for part in (first, last) if isinstance(part, str) and part) or None
+    company = traits.get("company")
+    if isinstance(company, dict):
+        company = company.get("name")
+    title = traits.get("title")
+    found = {"name": name, "company": company, "title": title}
+    return {column: str(value)[:255] for column, value in found.items() if isinstance(value, (str, int, float))
+            and not isinstance(value, bool) and value != ""}
+
+
+def store_signals(envelopes: list[dict]) -> StoreResult:
+    """Store a chunk of accepted signals; call inside a transaction, then `rehydrate` after commit."""
+    result = StoreResult()
+    by_organization = defaultdict(list)
+    for entry in envelopes:
+        by_organization[entry["org"]].append(entry)
+    for organization_id, entries in by_organization.items():
+        result.merge(_store_for_organization(organization_id, entries))
+    return result
+
+
+def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreResult:
+    result = StoreResult()
+    ids = [entry["id"] for entry in entries]
+    already = {row.id for row in Signal.select(Signal.id).where(Signal.id.in_(ids))}
+    entries = [entry for entry in entries if entry["id"] not in already]  # stored by an earlier run
+    if not entries:
+        return result
+    parsed = [(entry, read_fields(entry["p"], entry["src"])) for entry in entries]
+    leads = _upsert_leads(organization_id, parsed, result)
+    links = _link_identities(organization_id, parsed, leads, result)
+
+    rows = []
+    for entry, fields in parsed:
+        lead_id = leads.get(fields.email) if fields.email else None
+        if lead_id is None:
+            lead_id = next((links[identity] for identity in fields.identities if identity in links), None)
+        rows.append({"id": entry["id"], "organization": organization_id, "source": entry["src"],
+                     "event": fields.event, "email": fields.email, "anonymous_id": fields.anonymous_id,
+                     "user_id": fields.user_id, "lead": lead_id, "cold_storage": lead_id is None,
+                     "status": "processed", "dedupe_key": dedupe_key(entry["p"]), "payload": entry["p"],
+                     "received_at": _received_at(entry["at"]), "processed_at": utcnow()})
+        if lead_id is None:
+            result.identities[organization_id].update(fields.identities)
+    Signal.insert_many(rows).on_conflict_ignore().execute()
+
+    inserted = {row.id for row in Signal.select(Signal.id).where(Signal.id.in_([r["id"] for r in rows]))}
+    conflicting = [row for row in rows if row["id"] not in inserted]
+    result.stored = sorted(inserted)
+    if conflicting:
+        _store_duplicates(organization_id, conflicting)
+        result.duplicates = [row["id"] for row in conflicting]
+    return result
+
+
+def _upsert_leads(organization_id: int, parsed: list[tuple[dict, SignalFields]], result: StoreResult) -> dict:
+    """Create the leads these signals' emails name; fill them from identify traits. Return email -> lead id."""
+    emails = {fields.email for _entry, fields in parsed if fields.email}
+    if not emails:
+        return {}
+    existing = {lead.email for lead in Lead.select(Lead.email).where(
+        (Lead.organization == organization_id) & Lead.email.in_(emails))}
+    new = sorted(emails - existing)
+    if new:
+        Lead.insert_many([{"organization": organization_id, "email": email, "traits": {}} for email in new]
+                         ).on_conflict_ignore().execute()
+    leads = {lead.email: lead for lead in Lead.select().where(
+        (Lead.organization == organization_id) & Lead.email.in_(emails))}
+    result.new_leads = [leads[email].id for email in new if email in leads]
+
+    changed = {}
+    for entry, fields in parsed:
+        if fields.segment_type == "identify" and fields.email:
+            traits = entry["p"].get("traits") or (entry["p"].get("context") or {}).get("traits") or {}
+            if isinstance(traits, dict) and traits:
+                lead = leads[fields.email]
+                lead.traits = {**(lead.traits or {}), **traits}
+                for column, value in lead_fields_from_traits(traits).items():
+                    setattr(lead, column, value)
+                changed[lead.id] = lead
+    for lead in changed.values():
+        lead.updated_at = utcnow()
+        lead.save(only=[Lead.name, Lead.company, Lead.title, Lead.traits, Lead.updated_at])
+    return {email: lead.id for email, lead in leads.items()}
+
+
+def _link_identities(organization_id: int, parsed, leads: dict, result: StoreResult) -> dict:
+    """Link identify calls' anonymousId/userId to their lead (first link wins); return every known link."""
+    wanted = {identity for _entry, fields in parsed for identity in fields.identities}
+    if not wanted:
+        return {}
+    new_links = {}
+    for _entry, fields in parsed:
+        if fields.segment_type == "identify" and fields.email:
+            for identity in fields.identities:
+                new_links.setdefault(identity, leads[fields.email])
+    if new_links:
+        Identity.insert_many([{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
+                              for (kind, value), lead_id in new_links.items()]).on_conflict_ignore().execute()
+    links = _known_links(organization_id, wanted)
+    for identity in new_links:
+        if identity in links:
+            result.identified[(organization_id, *identity)] = links[identity]
+            result.identities[organization_id].add(identity)
+    return links
+
+
+def _known_links(organization_id: int, identities) -> dict:
+    """Return (kind, value) -> lead id for the identities already linked."""
+    values = {value for _kind, value in identities}
+    query = Identity.select(Identity.kind, Identity.value, Identity.lead).where(
+        (Identity.organization == organization_id) & Identity.value.in_(values))
+    return {(row.kind, row.value): row.lead_id for row in query if (row.kind, row.value) in identities}
+
+
+def _store_duplicates(organization_id: int, rows: list[dict]) -> None:
+    """Store signals whose dedupe key is taken as duplicates of the original: no payload, no lead."""
+    originals = {signal.dedupe_key: signal.id for signal in Signal.select(Signal.id, Signal.dedupe_key).where(
+        (Signal.organization == organization_id) & Signal.dedupe_key.in_({row["dedupe_key"] for row in rows})
+        & Signal.duplicate_of.is_null())}
+    duplicates = [{**row, "status": "duplicate", "duplicate_of": originals[row["dedupe_key"]], "payload": None,
+                   "lead": None, "cold_storage": False} for row in rows if row["dedupe_key"] in originals]
+    if duplicates:
+        Signal.insert_many(duplicates).on_conflict_ignore().execute()
+
+
+def rehydrate(organization_id: int, identities) -> int:
+    """Attach cold signals carrying any of these identities to their linked lead. Return how many moved."""
+    anonymous_ids = [value for kind, value in identities if kind == "anonymous_id"]
+    user_ids = [value for kind, value in identities if kind == "user_id"]
+    if not anonymous_ids and not user_ids:
+        return 0
+    link = (Identity.select(Identity.lead)
+            .where((Identity.organization == Signal.organization)
+                   & (((Identity.kind == "anonymous_id") & (Identity.value == Signal.anonymous_id))
+                      | ((Identity.kind == "user_id") & (Identity.value == Signal.user_id))))
+            .order_by(Identity.id).limit(1))
+    carrying = Signal.anonymous_id.in_(anonymous_ids or [""]) | Signal.user_id.in_(user_ids or [""])
+    return (Signal.update(lead=link, cold_storage=False)
+            .where((Signal.organization == organization_id) & (Signal.cold_storage == True)  # noqa: E712
+                   & carrying & fn.EXISTS(link))
+            .execute())
