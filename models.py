@@ -38,8 +38,10 @@ def open_database(url: str):
         if path and path != ":memory:":
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         # WAL lets the web read while the worker writes; busy_timeout waits out short write locks.
+        # Transactions take the write lock up front (IMMEDIATE): a read-then-write transaction that
+        # began deferred would fail with "database is locked" instead of waiting its turn.
         pragmas = {"journal_mode": "wal", "busy_timeout": 5000, "synchronous": "normal", "foreign_keys": 1}
-        return connect(url, pragmas=pragmas)
+        return connect(url, pragmas=pragmas, lock_type="IMMEDIATE")
     if url.startswith(("postgres://", "postgresql://")):
         # A pool: a web request or a job borrows a connection instead of opening one.
         scheme, rest = url.split("://", 1)

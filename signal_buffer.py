@@ -90,7 +90,7 @@ class SignalKeys:
         self.buffer = f"{prefix}:signals:buffer"
         self.drain_flag = f"{prefix}:signals:drain-pending"
         self.processing_pattern = f"{prefix}:signals:processing:*"
-        self.adopt_lock = f"{prefix}:signals:adopt-lock"
+        self.sweep_lock = f"{prefix}:signals:sweep-lock"
         self.dead_letter = f"{prefix}:signals:dead-letter"
 
     def processing(self, job_id: str) -> str:

@@ -93,6 +93,7 @@ class SignalIntake:
                      failed: int) -> None:
         """Store a bulk import's chunks and its import job in one Redis transaction."""
         with self.redis.pipeline(transaction=True) as pipe:
+            pipe.multi()
             chunks_key = self.keys.import_chunks(import_id)
             for start in range(0, len(chunks), 100):
                 pipe.rpush(chunks_key, *chunks[start:start + 100])
@@ -116,10 +117,14 @@ class SignalIntake:
 
 
 def drain_retry():
-    """RQ's own retry for drain jobs: a job that died or failed runs again, storing its claim."""
+    """RQ's own retry for ingest jobs: a job whose worker died runs again at once, storing its claim.
+
+    Immediate, not scheduled: a scheduled retry waits for RQ's scheduler, whose lock a killed worker
+    holds for a minute or more. Longer outages are covered by the worker's maintenance sweep.
+    """
     from rq import Retry
 
-    return Retry(max=10, interval=[1, 5, 15, 30, 60])
+    return Retry(max=3)
 
 
 def envelope(signal_id: int, organization_id: int, source: str, received_at_ms: int, payload_json: bytes) -> bytes:

@@ -18,14 +18,15 @@ from rq.job import Job, JobStatus
 import metrics
 from config import Config
 from models import SignalImport, bind_database, db, utcnow
-from queues import QUEUE_NAMES, connect_redis, make_queues
-from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, SignalKeys, identity_field
+from queues import INGEST_QUEUE, QUEUE_NAMES, connect_redis, make_queues
+from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
+from signal_intake import drain_retry
 from signal_store import StoreResult, rehydrate, store_signals
 
 logger = logging.getLogger("hookyard.worker")
 
 CLAIM_SIZE = 500  # signals stored per transaction by the drain job
-ADOPT_EVERY = 30  # seconds between sweeps for claims whose job is gone
+SWEEP_EVERY = 20  # seconds between ingest sweeps across all workers
 
 # The worker process's configuration, set by make_worker; jobs read it.
 config = Config()
@@ -63,6 +64,14 @@ class HookyardWorker(SimpleWorker):
             logger.warning("could not count outcome of job %s", job.id)
         return succeeded
 
+    def run_maintenance_tasks(self):
+        """RQ's registry sweep, then ours: nothing accepted may wait on a job that is gone."""
+        super().run_maintenance_tasks()
+        try:
+            sweep_ingest(self.connection, SignalKeys(self.prefix), make_queues(self.connection)[INGEST_QUEUE])
+        except Exception:
+            logger.exception("the ingest sweep failed; it runs again at the next maintenance")
+
     def _beat(self, job, execution, stop: threading.Event) -> None:
         while not stop.wait(self.heartbeat_ttl / 4):
             try:
@@ -82,10 +91,12 @@ def make_worker(worker_config: Config, connection=None, **options) -> HookyardWo
     global config
     config = worker_config
     connection = connection or connect_redis(config.redis_url)
-    # Registries are swept this often: the sweep is what re-queues jobs whose worker died.
+    # Registries are swept this often: the sweep is what re-queues jobs whose worker died. An idle
+    # worker blocks on the queues for worker_ttl - 15 s, so that must not outlast the interval.
     worker = HookyardWorker(list(make_queues(connection).values()), connection=connection,
                             exception_handlers=[log_job_failure],
-                            maintenance_interval=config.worker_maintenance_interval, **options)
+                            maintenance_interval=config.worker_maintenance_interval,
+                            worker_ttl=config.worker_maintenance_interval + 15, **options)
     worker.prefix = config.redis_prefix
     worker.heartbeat_ttl = config.worker_heartbeat_ttl
     return worker
@@ -98,7 +109,6 @@ def drain_signals() -> int:
     job = get_current_job()
     redis, keys = job.connection, SignalKeys(config.redis_prefix)
     redis.delete(keys.drain_flag)  # from here on, a new signal enqueues a new drain
-    adopt_orphaned_claims(redis, keys)
     processing = keys.processing(job.id)
     claim = redis.register_script(CLAIM_SCRIPT)
     count = 0
@@ -149,20 +159,32 @@ def settle(redis, keys: SignalKeys, result: StoreResult) -> None:
             pipe.execute()
 
 
-def adopt_orphaned_claims(redis, keys: SignalKeys) -> None:
-    """Put back into the buffer the claims of drain jobs that are gone for good (at most every 30 s)."""
-    if not redis.set(keys.adopt_lock, 1, nx=True, ex=ADOPT_EVERY):
-        return
+def sweep_ingest(redis, keys: SignalKeys, queue) -> None:
+    """Give back claims of drain jobs that are gone, restart stalled imports, drain a forgotten buffer."""
+    if not redis.set(keys.sweep_lock, 1, nx=True, ex=SWEEP_EVERY):
+        return  # another worker swept moments ago
     for key in redis.scan_iter(match=keys.processing_pattern, count=100):
         job_id = key.decode().rsplit(":", 1)[-1]
-        try:
-            status = Job.fetch(job_id, connection=redis).get_status()
-        except NoSuchJobError:
-            status = None
-        if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-            continue  # its own job will store it
-        logger.warning("re-queueing the claim of drain job %s (%s)", job_id, status)
-        redis.eval(ADOPT_SCRIPT, 2, key, keys.buffer)
+        if not _job_is_alive(redis, job_id):
+            logger.warning("giving the claim of gone drain job %s back to the buffer", job_id)
+            redis.eval(ADOPT_SCRIPT, 2, key, keys.buffer)
+    for key in redis.scan_iter(match=keys.import_chunks("*"), count=100):
+        import_id = key.decode().split(":")[-2]
+        if not _job_is_alive(redis, f"import-{import_id}"):
+            logger.warning("restarting stalled import %s", import_id)
+            queue.enqueue("worker.import_signals", import_id, job_id=f"import-{import_id}", retry=drain_retry(),
+                          job_timeout=3600)
+    if redis.llen(keys.buffer) and redis.set(keys.drain_flag, 1, nx=True, ex=DRAIN_FLAG_TTL):
+        queue.enqueue("worker.drain_signals", retry=drain_retry(), job_timeout=600)
+
+
+def _job_is_alive(redis, job_id: str) -> bool:
+    """Tell whether a job is still going to run (queued, running, scheduled or waiting)."""
+    try:
+        status = Job.fetch(job_id, connection=redis).get_status()
+    except NoSuchJobError:
+        return False
+    return status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED)
 
 
 def import_signals(import_id: str) -> int:
