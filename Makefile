@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean
+.PHONY: run test lint bench-ingest clean
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/python run.py
@@ -28,3 +28,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
+
+# Benchmarks (need wrk: apt-get install wrk). Each prints its numbers and ratios to a baseline run alongside.
+bench-ingest: $(VENV)/.runtime-installed
+	$(BIN)/python bench/ingest.py

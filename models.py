@@ -17,6 +17,7 @@ from peewee import (
     ForeignKeyField,
     IntegerField,
     Model,
+    PostgresqlDatabase,
     TextField,
 )
 from playhouse.db_url import connect
@@ -54,6 +55,28 @@ def bind_database(url: str):
     database = open_database(url)
     db.initialize(database)
     return database
+
+
+def insert_rows(model, rows: list[dict]) -> None:
+    """Insert many rows in one prepared statement, skipping rows that hit a unique index.
+
+    Peewee's insert_many builds its SQL value by value, which costs more than the insert itself at
+    thousands of rows; here each field converts its values and the driver does the rest.
+    """
+    if not rows:
+        return
+    fields = [model._meta.fields[name] for name in rows[0]]
+    columns = ", ".join(f'"{field.column_name}"' for field in fields)
+    values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
+    # Table and column names come from the model, never from input; values are always parameters.
+    insert = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES {{}} ON CONFLICT DO NOTHING'  # noqa: S608
+    cursor = db.cursor()
+    if isinstance(db.obj, PostgresqlDatabase):
+        from psycopg2.extras import execute_values
+
+        execute_values(cursor, insert.format("%s"), values, page_size=1000)
+    else:
+        cursor.executemany(insert.format("(" + ", ".join("?" * len(fields)) + ")"), values)
 
 
 class JSONField(TextField):

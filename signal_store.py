@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from models import Identity, Lead, Signal, utcnow
+from models import Identity, Lead, Signal, insert_rows, utcnow
 from signal_fields import SignalFields, dedupe_key, read_fields
 
 
@@ -67,8 +67,7 @@ def store_signals(envelopes: list[dict]) -> StoreResult:
 
 def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreResult:
     result = StoreResult()
-    ids = [entry["id"] for entry in entries]
-    already = {row.id for row in Signal.select(Signal.id).where(Signal.id.in_(ids))}
+    already = _existing_ids([entry["id"] for entry in entries])
     entries = [entry for entry in entries if entry["id"] not in already]  # stored by an earlier run
     if not entries:
         return result
@@ -88,9 +87,9 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
                      "received_at": _received_at(entry["at"]), "processed_at": utcnow()})
         if lead_id is None:
             result.identities[organization_id].update(fields.identities)
-    Signal.insert_many(rows).on_conflict_ignore().execute()
+    insert_rows(Signal, rows)
 
-    inserted = {row.id for row in Signal.select(Signal.id).where(Signal.id.in_([r["id"] for r in rows]))}
+    inserted = _existing_ids([row["id"] for row in rows])
     conflicting = [row for row in rows if row["id"] not in inserted]
     result.stored = sorted(inserted)
     if conflicting:
@@ -99,35 +98,49 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
     return result
 
 
+def _existing_ids(ids: list[int]) -> set[int]:
+    """Return which of these signal ids are stored (a chunk's ids are nearly consecutive: one range scan)."""
+    wanted = set(ids)
+    found = Signal.select(Signal.id).where(Signal.id.between(min(ids), max(ids))).scalars()
+    return {signal_id for signal_id in found if signal_id in wanted}
+
+
 def _upsert_leads(organization_id: int, parsed: list[tuple[dict, SignalFields]], result: StoreResult) -> dict:
     """Create the leads these signals' emails name; fill them from identify traits. Return email -> lead id."""
     emails = {fields.email for _entry, fields in parsed if fields.email}
     if not emails:
         return {}
-    existing = {lead.email for lead in Lead.select(Lead.email).where(
-        (Lead.organization == organization_id) & Lead.email.in_(emails))}
+    of_organization = (Lead.organization == organization_id) & Lead.email.in_(emails)
+    existing = set(Lead.select(Lead.email).where(of_organization).scalars())
     new = sorted(emails - existing)
-    if new:
-        Lead.insert_many([{"organization": organization_id, "email": email, "traits": {}} for email in new]
-                         ).on_conflict_ignore().execute()
-    leads = {lead.email: lead for lead in Lead.select().where(
-        (Lead.organization == organization_id) & Lead.email.in_(emails))}
-    result.new_leads = [leads[email].id for email in new if email in leads]
+    now = utcnow()
+    insert_rows(Lead, [{"organization": organization_id, "email": email, "traits": {}, "score": 0, "created_at": now,
+                        "updated_at": now} for email in new])
+    lead_ids = dict(Lead.select(Lead.email, Lead.id).where(of_organization).tuples())
+    result.new_leads = [lead_ids[email] for email in new if email in lead_ids]
+    _apply_identify_traits(parsed, lead_ids)
+    return lead_ids
 
+
+def _apply_identify_traits(parsed, lead_ids: dict) -> None:
+    """Fill leads from their identify calls' traits, in arrival order; all traits are kept."""
+    identifies = [(entry, fields) for entry, fields in parsed if fields.segment_type == "identify" and fields.email]
+    if not identifies:
+        return
+    leads = {lead.email: lead for lead in Lead.select().where(
+        Lead.id.in_([lead_ids[fields.email] for _entry, fields in identifies]))}
     changed = {}
-    for entry, fields in parsed:
-        if fields.segment_type == "identify" and fields.email:
-            traits = entry["p"].get("traits") or (entry["p"].get("context") or {}).get("traits") or {}
-            if isinstance(traits, dict) and traits:
-                lead = leads[fields.email]
-                lead.traits = {**(lead.traits or {}), **traits}
-                for column, value in lead_fields_from_traits(traits).items():
-                    setattr(lead, column, value)
-                changed[lead.id] = lead
+    for entry, fields in identifies:
+        traits = entry["p"].get("traits") or (entry["p"].get("context") or {}).get("traits") or {}
+        if isinstance(traits, dict) and traits:
+            lead = leads[fields.email]
+            lead.traits = {**(lead.traits or {}), **traits}
+            for column, value in lead_fields_from_traits(traits).items():
+                setattr(lead, column, value)
+            changed[lead.id] = lead
     for lead in changed.values():
         lead.updated_at = utcnow()
         lead.save(only=[Lead.name, Lead.company, Lead.title, Lead.traits, Lead.updated_at])
-    return {email: lead.id for email, lead in leads.items()}
 
 
 def _link_identities(organization_id: int, parsed, leads: dict, result: StoreResult) -> dict:
@@ -167,7 +180,7 @@ def _store_duplicates(organization_id: int, rows: list[dict]) -> None:
     duplicates = [{**row, "status": "duplicate", "duplicate_of": originals[row["dedupe_key"]], "payload": None,
                    "lead": None, "cold_storage": False} for row in rows if row["dedupe_key"] in originals]
     if duplicates:
-        Signal.insert_many(duplicates).on_conflict_ignore().execute()
+        insert_rows(Signal, duplicates)
 
 
 def rehydrate(organization_id: int, identities) -> int:

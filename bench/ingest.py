@@ -1,0 +1,227 @@
+"""Signal ingestion benchmark: `make bench-ingest` (needs `wrk`: apt-get install wrk).
+
+Measures, in one run and on each database (SQLite, and Postgres when BENCH_POSTGRES_URL answers):
+  (a) the ceiling: bare Flask + gunicorn parsing and validating the same JSON, answering 202;
+  (b) the single-signal endpoint, and its ratio to (a);
+  (c) signals/s accepted by the bulk endpoint (100,000 signals per request);
+  (d) end-to-end signals/s from a bulk request to rows in the database, with one worker;
+  (e) a sustained single-signal load with one worker draining: does the buffer stay bounded?
+Everything runs on 127.0.0.1, bounded in time. Numbers are printed as they come and summarised.
+"""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import redis as redis_lib  # noqa: E402
+from playhouse.db_url import connect  # noqa: E402
+
+from embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+
+BIN = os.path.dirname(sys.executable)
+DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
+SIGNAL = {"email": "bench@example.com", "event": "Pricing Page Viewed",
+          "properties": {"path": "/pricing", "referrer": "https://example.com/"},
+          "context": {"page": {"url": "https://example.com/pricing"}}}
+
+
+def wrk(url: str, body: dict, seconds: int = DURATION) -> float:
+    """Return the requests/s wrk measures POSTing `body` to `url` (non-2xx answers are reported)."""
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
+                 'wrk.headers["Content-Type"] = "application/json"\n')
+    script.close()
+    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script.name, url],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in out:
+        print("   wrk saw non-2xx answers:", [line for line in out.splitlines() if "Non-2xx" in line])
+    return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
+
+
+def wait_up(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def post(url: str, data: bytes, content_type="application/json", headers=None):
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": content_type, **(headers or {})})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        return json.loads(response.read())
+
+
+def get(url: str, headers: dict):
+    with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=30) as response:
+        return json.loads(response.read())
+
+
+class Service:
+    """gunicorn (the Procfile's web command), optionally a worker, against one database and one Redis."""
+
+    def __init__(self, database_url: str, redis_url: str, var_dir: str):
+        self.env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, HOOKYARD_VAR_DIR=var_dir,
+                        PATH=BIN + os.pathsep + os.environ.get("PATH", ""), WEB_CONCURRENCY="2")
+        self.processes = []
+
+    def start_web(self, app_spec: str) -> str:
+        port = free_port()
+        env = dict(self.env, PORT=str(port))
+        self.processes.append(subprocess.Popen([f"{BIN}/gunicorn", "--config", "gunicorn.conf.py", app_spec],
+                                               cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
+        base = f"http://127.0.0.1:{port}"
+        wait_up(base + "/healthz") if app_spec.startswith("app:") else time.sleep(1.5)
+        return base
+
+    def start_worker(self):
+        process = subprocess.Popen([f"{BIN}/python", "worker.py"], cwd=ROOT, env=self.env, stderr=subprocess.DEVNULL)
+        self.processes.append(process)
+        return process
+
+    def run(self, *args) -> str:
+        return subprocess.run([f"{BIN}/flask", "--app", "app", *args], cwd=ROOT, env=self.env, check=True,
+                              capture_output=True, text=True).stdout
+
+    def stop(self):
+        for process in self.processes:
+            if process.poll() is None:
+                process.send_signal(signal.SIGTERM)
+        for process in self.processes:
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def count_signals(database_url: str) -> int:
+    database = connect(database_url)
+    try:
+        return database.execute_sql("SELECT COUNT(*) FROM signal").fetchone()[0]
+    finally:
+        database.close()
+
+
+def bench_backend(name: str, database_url: str, redis_url: str) -> dict:
+    print(f"\n== {name} ==")
+    var_dir = tempfile.mkdtemp(prefix="hookyard-bench-")
+    service = Service(database_url, redis_url, var_dir)
+    redis = redis_lib.Redis.from_url(redis_url)
+    redis.flushdb()
+    results = {}
+    try:
+        service.run("init-db")
+        org = json.loads(service.run("create-org", "Bench"))
+        headers = {"Authorization": f"Bearer {org['management_key']}", "Content-Type": "application/json"}
+        web = service.start_web("app:create_app()")
+        key_request = urllib.request.Request(f"{web}/v1/api-keys", method="POST", headers=headers,
+                                             data=json.dumps({"name": "bench", "endpoint_type": "signal_staging"}
+                                                             ).encode())
+        with urllib.request.urlopen(key_request) as response:
+            key = json.loads(response.read())["key"]
+        baseline = service.start_web("bench.baseline_app:create_app()")
+
+        results["a_baseline_rps"] = wrk(f"{baseline}/ingest", SIGNAL)
+        print(f"(a) bare Flask+gunicorn validate-only: {results['a_baseline_rps']:.0f} req/s")
+        results["b_single_rps"] = wrk(f"{web}/api/signal-staging/webhook/{key}", SIGNAL)
+        results["b_ratio"] = results["b_single_rps"] / results["a_baseline_rps"]
+        print(f"(b) single-signal endpoint: {results['b_single_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a)")
+        buffered = redis.llen("hy:signals:buffer")
+
+        n = 100_000
+        body = "\n".join(json.dumps({**SIGNAL, "email": f"u{i % 5000}@example.com", "n": i}) for i in range(n))
+        rates, imports = [], []
+        for _ in range(3):
+            started = time.perf_counter()
+            answer = post(f"{web}/api/signal-staging/bulk/{key}", body.encode(), "application/x-ndjson")
+            rates.append(n / (time.perf_counter() - started))
+            imports.append((answer["import_id"], started))
+        results["c_bulk_accept_sps"] = max(rates)
+        print(f"(c) bulk accepted: {results['c_bulk_accept_sps']:.0f} signals/s (best of 3 x {n})")
+
+        before = count_signals(database_url)
+        started = time.perf_counter()
+        service.start_worker()
+        target = before + buffered + 3 * n
+        while count_signals(database_url) < target and time.perf_counter() - started < 300:
+            time.sleep(0.5)
+        stored = count_signals(database_url) - before
+        results["d_end_to_end_sps"] = stored / (time.perf_counter() - started)
+        print(f"(d) stored by one worker: {stored} signals at {results['d_end_to_end_sps']:.0f} signals/s")
+
+        redis.delete("hy:signals:buffer")
+        samples = []
+        load = subprocess.Popen([sys.executable, "-c",
+                                 f"import sys; sys.path.insert(0, {ROOT!r}); from bench.ingest import wrk; "
+                                 f"print(wrk({web + '/api/signal-staging/webhook/' + key!r}, "
+                                 f"{{**{SIGNAL!r}, 'n': 1}}, 20))"], stdout=subprocess.PIPE, text=True)
+        while load.poll() is None:
+            samples.append(redis.llen("hy:signals:buffer"))
+            time.sleep(1)
+        sustained = float(load.stdout.read().strip().splitlines()[-1])
+        time.sleep(3)
+        results["e_sustained_rps"] = sustained
+        results["e_buffer_samples"] = samples
+        results["e_buffer_after_3s"] = redis.llen("hy:signals:buffer")
+        print(f"(e) sustained {sustained:.0f} req/s with one worker draining; buffer length each second: "
+              f"{samples}; 3 s after the load: {results['e_buffer_after_3s']}")
+    finally:
+        service.stop()
+        shutil.rmtree(var_dir, ignore_errors=True)
+    return results
+
+
+def postgres_database(admin_url: str):
+    """Create a throwaway Postgres database; return its URL and a function that drops it."""
+    name = f"hookyard_bench_{uuid.uuid4().hex[:8]}"
+    admin = connect(admin_url)
+    admin.connect()
+    admin.connection().autocommit = True
+    admin.execute_sql(f'CREATE DATABASE "{name}"')
+
+    def drop():
+        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("bench/ingest.py needs wrk on PATH (Debian: apt-get install wrk)")
+    summary = {}
+    with EmbeddedRedis(tempfile.mkdtemp(prefix="hookyard-bench-redis-")) as server:
+        redis_url = server.url
+        sqlite_dir = tempfile.mkdtemp(prefix="hookyard-bench-sqlite-")
+        summary["sqlite"] = bench_backend("SQLite", f"sqlite:///{sqlite_dir}/bench.db", redis_url)
+        shutil.rmtree(sqlite_dir, ignore_errors=True)
+        admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+        try:
+            database_url, drop = postgres_database(admin_url)
+        except Exception as error:
+            print(f"\n(skipping Postgres: {error})")
+        else:
+            try:
+                summary["postgres"] = bench_backend("Postgres", database_url, redis_url)
+            finally:
+                drop()
+    print("\n" + json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
