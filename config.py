@@ -45,6 +45,7 @@ class Config:
     worker_heartbeat_ttl: int = 20
     worker_maintenance_interval: int = 30
     redis_prefix: str = "hy"
+    encryption_key: str = ""  # Fernet key(s) sealing webhook secrets; no default that could reach production
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Config":
@@ -64,6 +65,7 @@ class Config:
             "worker_heartbeat_ttl": ("WORKER_HEARTBEAT_TTL", int),
             "worker_maintenance_interval": ("WORKER_MAINTENANCE_INTERVAL", int),
             "redis_prefix": ("HOOKYARD_REDIS_PREFIX", str),
+            "encryption_key": ("HOOKYARD_ENCRYPTION_KEY", str),
         }
         values = {}
         for name, (variable, read) in readers.items():

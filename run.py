@@ -11,6 +11,7 @@ import sys
 
 from config import ROOT, VAR_DIR
 from embedded_redis import EmbeddedRedis
+from secretbox import generate_key
 
 VENV_BIN = os.path.dirname(os.path.abspath(sys.executable))
 
@@ -25,10 +26,22 @@ def procfile_command(process: str) -> str:
     raise SystemExit(f"Procfile has no {process!r} process")
 
 
+def local_encryption_key() -> str:
+    """Return this checkout's key for sealing webhook secrets, made once under var/ (production sets its own)."""
+    path = os.path.join(VAR_DIR, "encryption.key")
+    if not os.path.exists(path):
+        os.makedirs(VAR_DIR, exist_ok=True)
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as key_file:
+            key_file.write(generate_key())
+    with open(path) as key_file:
+        return key_file.read().strip()
+
+
 def main() -> int:
     """Run the service until Ctrl-C."""
     env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""), PYTHONUNBUFFERED="1")
     env.setdefault("PORT", "5000")
+    env.setdefault("HOOKYARD_ENCRYPTION_KEY", local_encryption_key())
     redis_server = None
     if not env.get("REDIS_URL"):
         redis_server = EmbeddedRedis(os.path.join(VAR_DIR, "redis")).start()

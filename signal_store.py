@@ -20,13 +20,15 @@ from signal_fields import SignalFields, dedupe_key, read_fields
 @dataclass
 class StoreResult:
     stored: list[int] = field(default_factory=list)
+    stored_rows: list[dict] = field(default_factory=list)  # what signal.received events say
     duplicates: list[int] = field(default_factory=list)
-    new_leads: list[int] = field(default_factory=list)
+    new_leads: list[tuple[int, int, str]] = field(default_factory=list)  # (organization, lead id, email)
     identified: dict = field(default_factory=dict)  # (organization, kind, value) -> lead id
     identities: dict = field(default_factory=lambda: defaultdict(set))  # organization -> {(kind, value)}
 
     def merge(self, other: "StoreResult") -> None:
         self.stored += other.stored
+        self.stored_rows += other.stored_rows
         self.duplicates += other.duplicates
         self.new_leads += other.new_leads
         self.identified.update(other.identified)
@@ -92,6 +94,11 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
     inserted = _existing_ids([row["id"] for row in rows])
     conflicting = [row for row in rows if row["id"] not in inserted]
     result.stored = sorted(inserted)
+    result.stored_rows = [{"id": row["id"], "organization_id": organization_id, "source": row["source"],
+                           "event": row["event"], "email": row["email"], "lead_id": row["lead"],
+                           "cold_storage": row["cold_storage"],
+                           "received_at": row["received_at"].isoformat(timespec="milliseconds") + "Z"}
+                          for row in rows if row["id"] in inserted]
     if conflicting:
         _store_duplicates(organization_id, conflicting)
         result.duplicates = [row["id"] for row in conflicting]
@@ -117,7 +124,7 @@ def _upsert_leads(organization_id: int, parsed: list[tuple[dict, SignalFields]],
     insert_rows(Lead, [{"organization": organization_id, "email": email, "traits": {}, "score": 0, "created_at": now,
                         "updated_at": now} for email in new])
     lead_ids = dict(Lead.select(Lead.email, Lead.id).where(of_organization).tuples())
-    result.new_leads = [lead_ids[email] for email in new if email in lead_ids]
+    result.new_leads = [(organization_id, lead_ids[email], email) for email in new if email in lead_ids]
     _apply_identify_traits(parsed, lead_ids)
     return lead_ids
 

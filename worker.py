@@ -6,6 +6,7 @@ exception, we log it with the job id and count it, and the job lands in the fail
 Jobs take ids or plain data, never ORM objects, and are safe to run twice.
 """
 
+import datetime
 import logging
 import threading
 
@@ -17,8 +18,11 @@ from rq.job import Job, JobStatus
 
 import metrics
 from config import Config
-from models import SignalImport, bind_database, db, utcnow
-from queues import INGEST_QUEUE, QUEUE_NAMES, connect_redis, make_queues
+from delivery import Dispatcher
+from events import Publisher, publish
+from models import Delivery, Endpoint, SignalImport, bind_database, db, utcnow
+from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, connect_redis, make_queues
+from secretbox import SecretBox
 from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
 from signal_intake import drain_retry
 from signal_store import StoreResult, rehydrate, store_signals
@@ -67,10 +71,12 @@ class HookyardWorker(SimpleWorker):
     def run_maintenance_tasks(self):
         """RQ's registry sweep, then ours: nothing accepted may wait on a job that is gone."""
         super().run_maintenance_tasks()
-        try:
-            sweep_ingest(self.connection, SignalKeys(self.prefix), make_queues(self.connection)[INGEST_QUEUE])
-        except Exception:
-            logger.exception("the ingest sweep failed; it runs again at the next maintenance")
+        queues = make_queues(self.connection)
+        for sweep, queue in ((sweep_ingest, INGEST_QUEUE), (sweep_deliveries, DELIVERY_QUEUE)):
+            try:
+                sweep(self.connection, SignalKeys(self.prefix), queues[queue])
+            except Exception:
+                logger.exception("%s failed; it runs again at the next maintenance", sweep.__name__)
 
     def _beat(self, job, execution, stop: threading.Event) -> None:
         while not stop.wait(self.heartbeat_ttl / 4):
@@ -126,9 +132,11 @@ def drain_signals() -> int:
 def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
     """Store claimed envelopes in one transaction; fall back to one at a time to isolate a bad one."""
     envelopes = [orjson.loads(item) for item in items]
+    publisher = Publisher(max_attempts=1 + len(config.retry_schedule))
     try:
         with db.atomic():
             result = store_signals(envelopes)
+            publish_signal_events(publisher, result)
     except (peewee.OperationalError, peewee.InterfaceError):
         raise  # the database is away: the job fails, RQ retries it, the claim is kept
     except Exception:
@@ -137,7 +145,9 @@ def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
         for envelope in envelopes:
             try:
                 with db.atomic():
-                    result.merge(store_signals([envelope]))
+                    single = store_signals([envelope])
+                    publish_signal_events(publisher, single)
+                result.merge(single)
             except (peewee.OperationalError, peewee.InterfaceError):
                 raise
             except Exception as error:
@@ -145,7 +155,19 @@ def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
                              keys.dead_letter)
                 redis.rpush(keys.dead_letter, orjson.dumps({"envelope": envelope, "error": str(error)}))
     settle(redis, keys, result)
+    if publisher.published:
+        request_dispatch(redis, keys.prefix)
     return result
+
+
+def publish_signal_events(publisher: Publisher, result: StoreResult) -> None:
+    """Publish signal.received, lead.created and lead.identified for what a chunk stored."""
+    for row in result.stored_rows:
+        publisher.publish(row["organization_id"], "signal.received", row)
+    for organization_id, lead_id, email in result.new_leads:
+        publisher.publish(organization_id, "lead.created", {"id": lead_id, "email": email})
+    for (organization_id, kind, value), lead_id in result.identified.items():
+        publisher.publish(organization_id, "lead.identified", {"lead_id": lead_id, kind: value})
 
 
 def settle(redis, keys: SignalKeys, result: StoreResult) -> None:
@@ -192,10 +214,12 @@ def import_signals(import_id: str) -> int:
     job = get_current_job()
     redis, keys = job.connection, SignalKeys(config.redis_prefix)
     record = _import_record(redis, keys, import_id)
+    publisher = Publisher(max_attempts=1 + len(config.retry_schedule))
     for chunk in range(record.next_chunk, record.chunks):
         envelopes = orjson.loads(redis.lindex(keys.import_chunks(import_id), chunk))
         with db.atomic():
             result = store_signals(envelopes)
+            publish_signal_events(publisher, result)
             advanced = (SignalImport.update(next_chunk=chunk + 1,
                                             processed=SignalImport.processed + len(envelopes),
                                             duplicates=SignalImport.duplicates + len(result.duplicates))
@@ -203,6 +227,8 @@ def import_signals(import_id: str) -> int:
             if not advanced:
                 raise RuntimeError(f"import {import_id} chunk {chunk} was stored by another run")
         settle(redis, keys, result)
+    if publisher.published:
+        request_dispatch(redis, keys.prefix)
     SignalImport.update(status="done", finished_at=utcnow()).where(SignalImport.id == import_id).execute()
     redis.delete(keys.import_chunks(import_id))
     return record.total
@@ -234,5 +260,78 @@ def main() -> None:
     make_worker(config).work(with_scheduler=True)
 
 
+
+# --- outbound webhook jobs -----------------------------------------------------------------------
+
+def dispatch_key(prefix: str) -> str:
+    return f"{prefix}:deliveries:dispatch-pending"
+
+
+def request_dispatch(redis, prefix: str) -> None:
+    """Make sure a dispatch job is queued (one per burst of new deliveries, not one per delivery)."""
+    if redis.set(dispatch_key(prefix), 1, nx=True, ex=60):
+        make_queues(redis)[DELIVERY_QUEUE].enqueue("worker.dispatch_deliveries", job_timeout=600)
+
+
+def dispatch_deliveries() -> dict:
+    """Send every due delivery; then have RQ's scheduler run this again when the next retry is due."""
+    job = get_current_job()
+    redis = job.connection
+    redis.delete(dispatch_key(config.redis_prefix))
+    dispatcher = Dispatcher(SecretBox(config.encryption_key), config.retry_schedule, config.delivery_timeout,
+                            config.webhook_allow_private_networks)
+    next_due = dispatcher.run()
+    with redis.pipeline(transaction=False) as pipe:
+        for outcome, count in dispatcher.sent.items():
+            if count:
+                metrics.record_outcome(redis, config.redis_prefix, "delivery", outcome, count, pipeline=pipe)
+        pipe.execute()
+    if next_due is not None:
+        if next_due <= utcnow():
+            request_dispatch(redis, config.redis_prefix)
+        else:
+            when = next_due.replace(tzinfo=datetime.UTC)
+            make_queues(redis)[DELIVERY_QUEUE].enqueue_at(when, "worker.dispatch_deliveries", job_timeout=600,
+                                                          job_id=f"dispatch-at-{int(when.timestamp())}")
+    return dispatcher.sent
+
+
+def publish_event(organization_id: int, event_type: str, data: dict, event_id: str, created_at: str,
+                  idempotency_key: str | None = None, endpoint_id: str | None = None,
+                  delivery_id: str | None = None) -> str:
+    """Store an event published through the API (or a test event for one endpoint) and fan it out."""
+    endpoints = None
+    if endpoint_id is not None:
+        endpoints = list(Endpoint.select().where(Endpoint.id == endpoint_id))
+    publish(organization_id, event_type, data, event_id=event_id, idempotency_key=idempotency_key,
+            created_at=datetime.datetime.fromisoformat(created_at), endpoints=endpoints,
+            delivery_ids={endpoint_id: delivery_id} if endpoint_id else None,
+            max_attempts=1 + len(config.retry_schedule))
+    request_dispatch(get_current_job().connection, config.redis_prefix)
+    return event_id
+
+
+def redeliver(delivery_ids: list[str]) -> int:
+    """Give deliveries one more attempt now (a manual retry or a replay); return how many."""
+    count = (Delivery.update(status="pending", max_attempts=Delivery.attempts + 1, next_attempt_at=utcnow(),
+                             lease_until=None)
+             .where(Delivery.id.in_(delivery_ids)).execute())
+    request_dispatch(get_current_job().connection, config.redis_prefix)
+    return count
+
+
+def sweep_deliveries(redis, keys: SignalKeys, queue) -> None:
+    """Queue a dispatch when deliveries are due but no job is coming for them (a lost schedule)."""
+    now = utcnow()
+    due = (Delivery.select(Delivery.id).where(
+        Delivery.status.in_(("pending", "retrying")) & (Delivery.next_attempt_at <= now)
+        & (Delivery.lease_until.is_null() | (Delivery.lease_until < now))).limit(1).scalar())
+    if due is not None and queue.count == 0:
+        request_dispatch(redis, keys.prefix)
+
+
 if __name__ == "__main__":
-    main()
+    # Run as the `worker` module, the one RQ imports job functions from, so they share its configuration.
+    import worker
+
+    worker.main()

@@ -16,6 +16,7 @@ from playhouse.db_url import connect
 from config import Config
 from embedded_redis import EmbeddedRedis
 from migrate import migrate
+from secretbox import generate_key
 
 TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "13"))
 
@@ -75,10 +76,14 @@ def redis(redis_url):
     client.close()
 
 
+ENCRYPTION_KEY = generate_key()
+
+
 @pytest.fixture
 def config(database_url, redis_url):
     return Config.from_env({}, database_url=database_url, redis_url=redis_url, retry_schedule=(1, 1, 1, 1),
-                           delivery_timeout=2.0, webhook_allow_private_networks=True)
+                           delivery_timeout=2.0, webhook_allow_private_networks=True,
+                           encryption_key=ENCRYPTION_KEY)
 
 
 @pytest.fixture
@@ -179,3 +184,94 @@ def make_api_key(client, org):
 @pytest.fixture
 def signal_key(make_api_key):
     return make_api_key()["key"]
+
+
+class Receiver:
+    """A real HTTP server on 127.0.0.1 that records what it receives and answers from a script."""
+
+    def __init__(self):
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.requests = []
+        self.lock = threading.Lock()
+        self.answer = lambda request: (200, b'{"ok": true}', 0.0, {})
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                import time as clock
+
+                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                request = {"path": self.path, "headers": dict(self.headers), "body": body, "at": clock.time()}
+                with receiver.lock:
+                    receiver.requests.append(request)
+                status, payload, delay, headers = receiver.answer(request)
+                if delay:
+                    clock.sleep(delay)
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                try:
+                    self.wfile.write(payload)
+                except OSError:
+                    pass
+
+            def log_message(self, *args):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def url(self, path="/hook") -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
+
+    def received(self, path=None) -> list:
+        with self.lock:
+            return [r for r in self.requests if path is None or r["path"] == path]
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def receiver():
+    server = Receiver()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def worker_process(config, tmp_path):
+    """Start `python worker.py` (with RQ's scheduler) on the test database and Redis; stop it after."""
+    import subprocess
+    import sys
+
+    processes = []
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+    def start(**env):
+        settings = {**os.environ, "DATABASE_URL": config.database_url, "REDIS_URL": config.redis_url,
+                    "HOOKYARD_ENCRYPTION_KEY": config.encryption_key, "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+                    "RETRY_SCHEDULE": ",".join(map(str, config.retry_schedule)),
+                    "DELIVERY_TIMEOUT": str(config.delivery_timeout), **env}
+        log = open(tmp_path / f"worker-{len(processes)}.log", "w")
+        process = subprocess.Popen([sys.executable, "worker.py"], cwd=root, env=settings, stdout=log, stderr=log)
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                process.kill()
