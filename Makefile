@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench-ingest clean
+.PHONY: run test lint bench-ingest bench-deliveries clean
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/python run.py
@@ -32,3 +32,6 @@ clean:
 # Benchmarks (need wrk: apt-get install wrk). Each prints its numbers and ratios to a baseline run alongside.
 bench-ingest: $(VENV)/.runtime-installed
 	$(BIN)/python bench/ingest.py
+
+bench-deliveries: $(VENV)/.runtime-installed
+	$(BIN)/python bench/deliveries.py

@@ -2,18 +2,20 @@
 
 The dispatcher claims due deliveries (a lease in the row, so two dispatchers never send the same one),
 sends them from a thread pool, records every attempt, and schedules the next retry in the row. Slots
-refill as soon as any request ends, and each endpoint may hold only a few of them, so an endpoint
-that hangs until the timeout slows only itself. When the job ends it asks RQ's scheduler to run it
+refill as soon as any request ends, and endpoints with work share them equally, so an endpoint that
+hangs until the timeout slows only itself. When the job ends it asks RQ's scheduler to run it
 again when the next retry is due.
 """
 
 import datetime
 import logging
 import time
+from collections import defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 
 import urllib3
+from peewee import fn
 
 from models import Delivery, DeliveryAttempt, Endpoint, Event, db, insert_rows, utcnow
 from secretbox import SecretBox
@@ -24,7 +26,9 @@ logger = logging.getLogger(__name__)
 
 USER_AGENT = "Hookyard/0.1.0"
 MAX_IN_FLIGHT = 64
-PER_ENDPOINT = 8  # in-flight requests one endpoint may hold
+MIN_SHARE = 4  # in-flight requests an endpoint may always hold; busy endpoints share the rest equally
+CLAIM_EVERY = 0.02  # seconds between claims while requests are in flight
+CLAIM_BATCH = 256  # deliveries leased per claim: the claim query costs about the same for 1 or 256
 MAX_RESPONSE_BYTES = 64 * 1024
 KEPT_RESPONSE_BYTES = 2048
 LEASE_MARGIN = 30  # seconds past the timeout before another dispatcher may take a delivery over
@@ -41,6 +45,7 @@ class Prepared:
     url: str
     body: bytes
     secrets: list[str]
+    lease_ends: float = 0.0  # time.monotonic() at which another dispatcher may take this delivery
 
 
 @dataclass
@@ -70,7 +75,7 @@ class Sender:
         if pool is None:
             if len(self.pools) > 1000:
                 self.pools.clear()
-            options = {"maxsize": PER_ENDPOINT, "retries": False, "block": False}
+            options = {"maxsize": MAX_IN_FLIGHT, "retries": False, "block": False}
             if target.scheme == "https":
                 pool = urllib3.HTTPSConnectionPool(target.address, target.port, server_hostname=target.host,
                                                    assert_hostname=target.host, **options)
@@ -139,44 +144,85 @@ class Dispatcher:
     def run(self, budget: float = JOB_BUDGET) -> datetime.datetime | None:
         """Send what is due until nothing is, or the budget is spent; return when the next retry is due."""
         stop_at = time.monotonic() + budget
+        ready: dict[str, deque] = defaultdict(deque)  # leased, waiting for a slot
         in_flight: dict = {}
+        per_endpoint: dict[str, int] = defaultdict(int)
+        claimed_at = 0.0
         with ThreadPoolExecutor(MAX_IN_FLIGHT, thread_name_prefix="delivery") as pool:
             while True:
-                if time.monotonic() < stop_at and len(in_flight) < MAX_IN_FLIGHT:
-                    for prepared in self._claim(in_flight):
-                        in_flight[pool.submit(self.sender.send, prepared)] = prepared
+                now = time.monotonic()
+                # An endpoint with a full queue of its own (it hangs, or has a backlog) must not stop the
+                # claiming of other endpoints' work: it is left out of the claim, and out of the count.
+                full = [endpoint for endpoint, queue in ready.items() if len(queue) >= MAX_IN_FLIGHT]
+                waiting = sum(len(queue) for queue in ready.values() if len(queue) < MAX_IN_FLIGHT)
+                if now < stop_at and waiting < MAX_IN_FLIGHT and (not in_flight or now - claimed_at >= CLAIM_EVERY):
+                    claimed_at = now
+                    for prepared in self._claim(exclude=full):
+                        ready[prepared.endpoint_id].append(prepared)
+                self._fill_slots(pool, ready, in_flight, per_endpoint)
                 if not in_flight:
                     break
                 done, _ = wait(in_flight, timeout=0.05, return_when=FIRST_COMPLETED)
-                if done:
-                    self._record([(in_flight.pop(future), future.result()) for future in done])
+                results = []
+                for future in done:
+                    prepared = in_flight.pop(future)
+                    per_endpoint[prepared.endpoint_id] -= 1
+                    results.append((prepared, future.result()))
+                if results:
+                    self._record(results)
+        self._release([p.delivery_id for queue in ready.values() for p in queue])
         return self._next_due()
 
-    def _claim(self, in_flight: dict) -> list[Prepared]:
-        """Lease due deliveries, leaving each endpoint no more than PER_ENDPOINT in flight."""
-        busy: dict[str, int] = {}
-        for prepared in in_flight.values():
-            busy[prepared.endpoint_id] = busy.get(prepared.endpoint_id, 0) + 1
-        free = MAX_IN_FLIGHT - len(in_flight)
+    def _fill_slots(self, pool, ready: dict, in_flight: dict, per_endpoint: dict) -> None:
+        """Start sends, round robin, each endpoint within its share of the slots."""
+        active = {endpoint for endpoint, queue in ready.items() if queue} | {e for e, n in per_endpoint.items() if n}
+        share = max(MIN_SHARE, MAX_IN_FLIGHT // max(1, len(active)))
+        # A send must end before its lease does; one that waited too long goes back to be claimed afresh.
+        latest_start = time.monotonic() + self.timeout + 1
+        expiring = []
+        progress = True
+        while progress and len(in_flight) < MAX_IN_FLIGHT:
+            progress = False
+            for endpoint_id, queue in ready.items():
+                if queue and per_endpoint[endpoint_id] < share and len(in_flight) < MAX_IN_FLIGHT:
+                    prepared = queue.popleft()
+                    progress = True
+                    if prepared.lease_ends < latest_start:
+                        expiring.append(prepared.delivery_id)
+                        continue
+                    in_flight[pool.submit(self.sender.send, prepared)] = prepared
+                    per_endpoint[endpoint_id] += 1
+        self._release(expiring)
+
+    def _claim(self, exclude: list[str]) -> list[Prepared]:
+        """Lease a batch of due deliveries, the oldest few of each endpoint, so no backlog hides another's work."""
         now = utcnow()
-        candidates = (Delivery.select(Delivery.id, Delivery.endpoint).where(
-            Delivery.status.in_(("pending", "retrying")) & (Delivery.next_attempt_at <= now)
-            & (Delivery.lease_until.is_null() | (Delivery.lease_until < now)))
-            .order_by(Delivery.next_attempt_at).limit(free * 4).tuples())
-        chosen = []
-        for delivery_id, endpoint_id in candidates:
-            if busy.get(endpoint_id, 0) < PER_ENDPOINT and len(chosen) < free:
-                busy[endpoint_id] = busy.get(endpoint_id, 0) + 1
-                chosen.append(delivery_id)
+        due = (Delivery.status.in_(("pending", "retrying")) & (Delivery.next_attempt_at <= now)
+               & (Delivery.lease_until.is_null() | (Delivery.lease_until < now)))
+        if exclude:
+            due &= Delivery.endpoint.not_in(exclude)
+        rank = fn.ROW_NUMBER().over(partition_by=[Delivery.endpoint], order_by=[Delivery.next_attempt_at])
+        ranked = (Delivery.select(Delivery.id, Delivery.next_attempt_at, rank.alias("rank")).where(due))
+        chosen = list(Delivery.select(ranked.c.id).from_(ranked).where(ranked.c.rank <= MAX_IN_FLIGHT)
+                      .order_by(ranked.c.next_attempt_at).limit(CLAIM_BATCH).scalars())
         if not chosen:
             return []
-        lease = now + datetime.timedelta(seconds=self.timeout + LEASE_MARGIN)
+        lease_seconds = self.timeout + LEASE_MARGIN
+        lease, lease_ends = now + datetime.timedelta(seconds=lease_seconds), time.monotonic() + lease_seconds
         with db.atomic():
             # RETURNING tells which rows this dispatcher won when another claims at the same moment.
             won = [row.id for row in Delivery.update(lease_until=lease).where(
                 Delivery.id.in_(chosen) & (Delivery.lease_until.is_null() | (Delivery.lease_until < now))
             ).returning(Delivery.id)]
-        return self._prepare(won)
+        prepared = self._prepare(won)
+        for item in prepared:
+            item.lease_ends = lease_ends
+        return prepared
+
+    def _release(self, delivery_ids: list[str]) -> None:
+        """Give back leases this dispatcher will not use (its budget ran out)."""
+        if delivery_ids:
+            Delivery.update(lease_until=None).where(Delivery.id.in_(delivery_ids)).execute()
 
     def _prepare(self, delivery_ids: list[str]) -> list[Prepared]:
         rows = (Delivery.select(Delivery, Endpoint, Event).join(Endpoint).switch(Delivery).join(Event)

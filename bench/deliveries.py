@@ -1,0 +1,145 @@
+"""Outbound delivery benchmark: `make bench-deliveries`.
+
+A local receiver answers every POST after 50 ms. In one run this measures:
+  (a) a bare Python sender: 64 threads with kept-alive connections posting to the receiver;
+  (b) Hookyard: deliveries/s from one worker process (`python worker.py`) to the same receiver;
+  (c) the same with a second endpoint that hangs past DELIVERY_TIMEOUT: the first one's rate, as a
+      ratio to (b) (head-of-line blocking would push it far below 1).
+On SQLite, and on Postgres when BENCH_POSTGRES_URL (default the local server) answers.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import urllib3  # noqa: E402
+
+from bench.ingest import postgres_database  # noqa: E402
+from embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+
+N = int(os.environ.get("BENCH_DELIVERIES", "3000"))
+DELAY = 0.05
+
+
+def bare_sender(url: str, count: int, threads: int = 64) -> float:
+    """Return posts/s for `threads` threads with kept-alive connections posting `count` times."""
+    pool = urllib3.PoolManager(maxsize=threads)
+    remaining = [count]
+    lock = threading.Lock()
+    body = json.dumps({"id": "evt_x", "type": "user.created", "data": {"n": 1}}).encode()
+
+    def run():
+        while True:
+            with lock:
+                if remaining[0] == 0:
+                    return
+                remaining[0] -= 1
+            pool.request("POST", url, body=body, headers={"Content-Type": "application/json"})
+
+    started = time.perf_counter()
+    workers = [threading.Thread(target=run) for _ in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    return count / (time.perf_counter() - started)
+
+
+def hookyard_rate(database_url: str, redis_url: str, receiver: str, hang: bool) -> float:
+    """Publish N events to a 50 ms endpoint (and N to a hanging one), let one worker deliver; return its rate."""
+    from events import publish
+    from migrate import migrate
+    from models import Delivery, DeliveryAttempt, Endpoint, Organization, bind_database, db
+    from secretbox import SecretBox, generate_key
+    from tokens import new_public_id
+
+    key = generate_key()
+    database = bind_database(database_url)
+    migrate(database)
+    for table in ("delivery_attempt", "delivery", "event", "endpoint"):
+        database.execute_sql(f"DELETE FROM {table}")
+    org = Organization.create(name="bench", management_key_hash=new_public_id("x"), management_key_prefix="x")
+    box = SecretBox(key)
+    fast = Endpoint.create(id=new_public_id("hook_"), organization=org, url=f"{receiver}/fast", events=["*"],
+                           secret_encrypted=box.seal("whsec_" + "A" * 43 + "="))
+    endpoints = [fast]
+    if hang:
+        endpoints.append(Endpoint.create(id=new_public_id("hook_"), organization=org, url=f"{receiver}/hang",
+                                         events=["*"], secret_encrypted=box.seal("bench-secret")))
+    with db.atomic():
+        for n in range(N):
+            publish(org.id, "user.created", {"n": n}, endpoints=endpoints)
+    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, HOOKYARD_ENCRYPTION_KEY=key,
+               WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", DELIVERY_TIMEOUT="5", RETRY_SCHEDULE="600,600,600,600")
+    import redis as redis_lib
+
+    redis_lib.Redis.from_url(redis_url).flushdb()
+    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    try:
+        from worker import request_dispatch
+
+        request_dispatch(redis_lib.Redis.from_url(redis_url), "hy")
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            done = Delivery.select().where((Delivery.endpoint == fast) & (Delivery.status == "success")).count()
+            if done >= N:
+                break
+            time.sleep(0.5)
+        attempts = (DeliveryAttempt.select(DeliveryAttempt.started_at, DeliveryAttempt.duration_ms)
+                    .join(Delivery).where(Delivery.endpoint == fast))
+        starts = [a.started_at.timestamp() for a in attempts]
+        ends = [a.started_at.timestamp() + a.duration_ms / 1000 for a in attempts]
+        return len(starts) / (max(ends) - min(starts))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        database.close()
+
+
+def main() -> None:
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "receiver.py"), str(port), str(DELAY)])
+    url = f"http://127.0.0.1:{port}"
+    time.sleep(1)
+    summary = {}
+    try:
+        summary["a_bare_sender_posts_per_s"] = bare_sender(url + "/fast", N)
+        print(f"(a) bare Python sender, 64 threads, keep-alive: {summary['a_bare_sender_posts_per_s']:.0f} posts/s")
+        with EmbeddedRedis(tempfile.mkdtemp(prefix="hookyard-bench-redis-")) as server:
+            backends = []
+            sqlite_dir = tempfile.mkdtemp(prefix="hookyard-bench-")
+            backends.append(("sqlite", f"sqlite:///{sqlite_dir}/bench.db", None))
+            try:
+                database_url, drop = postgres_database(os.environ.get(
+                    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+                backends.append(("postgres", database_url, drop))
+            except Exception as error:
+                print(f"(skipping Postgres: {error})")
+            for name, database_url, drop in backends:
+                plain = hookyard_rate(database_url, server.url, url, hang=False)
+                hanging = hookyard_rate(database_url, server.url, url, hang=True)
+                summary[name] = {"b_deliveries_per_s": plain, "b_ratio_to_bare": plain / summary[
+                    "a_bare_sender_posts_per_s"], "c_with_hanging_endpoint_per_s": hanging,
+                    "c_ratio": hanging / plain}
+                print(f"[{name}] (b) one worker: {plain:.0f} deliveries/s "
+                      f"({summary[name]['b_ratio_to_bare']:.2f} of bare); (c) beside a hanging endpoint: "
+                      f"{hanging:.0f}/s = {summary[name]['c_ratio']:.2f} of (b)")
+                if drop:
+                    drop()
+            shutil.rmtree(sqlite_dir, ignore_errors=True)
+    finally:
+        receiver.kill()
+    print(json.dumps(summary, indent=2))
+
+
+if __name__ == "__main__":
+    main()
