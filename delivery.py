@@ -2,13 +2,14 @@
 
 The dispatcher claims due deliveries (a lease in the row, so two dispatchers never send the same one),
 sends them from a thread pool, records every attempt, and schedules the next retry in the row. Slots
-refill as soon as any request ends, and endpoints with work share them equally, so an endpoint that
-hangs until the timeout slows only itself. When the job ends it asks RQ's scheduler to run it
-again when the next retry is due.
+refill as soon as any request ends; one endpoint holds at most PER_ENDPOINT of them (an equal share
+when many endpoints compete), so an endpoint that hangs until the timeout slows only itself. When
+the job ends it asks RQ's scheduler to run it again when the next retry is due.
 """
 
 import datetime
 import logging
+import threading
 import time
 from collections import defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -25,14 +26,18 @@ from url_safety import UnsafeUrl, check_url
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "Hookyard/0.1.0"
-MAX_IN_FLIGHT = 64
-MIN_SHARE = 4  # in-flight requests an endpoint may always hold; busy endpoints share the rest equally
+# A request that waits on a slow receiver costs a thread and a socket, not CPU; so the pool is larger
+# than one endpoint may use, and a hanging endpoint's requests do not take slots from the others.
+MAX_IN_FLIGHT = 256  # requests in flight from one dispatcher
+PER_ENDPOINT = 64  # most requests in flight to one endpoint
+MIN_SHARE = 4  # in-flight requests an endpoint may always hold when many endpoints share the pool
 CLAIM_EVERY = 0.02  # seconds between claims while requests are in flight
 CLAIM_BATCH = 256  # deliveries leased per claim: the claim query costs about the same for 1 or 256
 MAX_RESPONSE_BYTES = 64 * 1024
 KEPT_RESPONSE_BYTES = 2048
 LEASE_MARGIN = 30  # seconds past the timeout before another dispatcher may take a delivery over
 JOB_BUDGET = 60  # seconds a dispatch job runs before it hands over to a fresh one
+SHUTDOWN = threading.Event()  # set by the worker on SIGTERM: finish what is in flight, start nothing new
 
 
 @dataclass
@@ -75,7 +80,7 @@ class Sender:
         if pool is None:
             if len(self.pools) > 1000:
                 self.pools.clear()
-            options = {"maxsize": MAX_IN_FLIGHT, "retries": False, "block": False}
+            options = {"maxsize": PER_ENDPOINT, "retries": False, "block": False}
             if target.scheme == "https":
                 pool = urllib3.HTTPSConnectionPool(target.address, target.port, server_hostname=target.host,
                                                    assert_hostname=target.host, **options)
@@ -153,13 +158,15 @@ class Dispatcher:
                 now = time.monotonic()
                 # An endpoint with a full queue of its own (it hangs, or has a backlog) must not stop the
                 # claiming of other endpoints' work: it is left out of the claim, and out of the count.
-                full = [endpoint for endpoint, queue in ready.items() if len(queue) >= MAX_IN_FLIGHT]
-                waiting = sum(len(queue) for queue in ready.values() if len(queue) < MAX_IN_FLIGHT)
-                if now < stop_at and waiting < MAX_IN_FLIGHT and (not in_flight or now - claimed_at >= CLAIM_EVERY):
+                full = [endpoint for endpoint, queue in ready.items() if len(queue) >= PER_ENDPOINT]
+                waiting = sum(len(queue) for queue in ready.values() if len(queue) < PER_ENDPOINT)
+                may_claim = now < stop_at and not SHUTDOWN.is_set() and waiting < MAX_IN_FLIGHT
+                if may_claim and (not in_flight or now - claimed_at >= CLAIM_EVERY):
                     claimed_at = now
                     for prepared in self._claim(exclude=full):
                         ready[prepared.endpoint_id].append(prepared)
-                self._fill_slots(pool, ready, in_flight, per_endpoint)
+                if not SHUTDOWN.is_set():
+                    self._fill_slots(pool, ready, in_flight, per_endpoint)
                 if not in_flight:
                     break
                 done, _ = wait(in_flight, timeout=0.05, return_when=FIRST_COMPLETED)
@@ -176,7 +183,7 @@ class Dispatcher:
     def _fill_slots(self, pool, ready: dict, in_flight: dict, per_endpoint: dict) -> None:
         """Start sends, round robin, each endpoint within its share of the slots."""
         active = {endpoint for endpoint, queue in ready.items() if queue} | {e for e, n in per_endpoint.items() if n}
-        share = max(MIN_SHARE, MAX_IN_FLIGHT // max(1, len(active)))
+        share = max(MIN_SHARE, min(PER_ENDPOINT, MAX_IN_FLIGHT // max(1, len(active))))
         # A send must end before its lease does; one that waited too long goes back to be claimed afresh.
         latest_start = time.monotonic() + self.timeout + 1
         expiring = []
@@ -203,7 +210,7 @@ class Dispatcher:
             due &= Delivery.endpoint.not_in(exclude)
         rank = fn.ROW_NUMBER().over(partition_by=[Delivery.endpoint], order_by=[Delivery.next_attempt_at])
         ranked = (Delivery.select(Delivery.id, Delivery.next_attempt_at, rank.alias("rank")).where(due))
-        chosen = list(Delivery.select(ranked.c.id).from_(ranked).where(ranked.c.rank <= MAX_IN_FLIGHT)
+        chosen = list(Delivery.select(ranked.c.id).from_(ranked).where(ranked.c.rank <= PER_ENDPOINT)
                       .order_by(ranked.c.next_attempt_at).limit(CLAIM_BATCH).scalars())
         if not chosen:
             return []

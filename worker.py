@@ -18,7 +18,7 @@ from rq.job import Job, JobStatus
 
 import metrics
 from config import Config
-from delivery import Dispatcher
+from delivery import SHUTDOWN, Dispatcher
 from events import Publisher, publish
 from models import Delivery, Endpoint, SignalImport, bind_database, db, utcnow
 from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, connect_redis, make_queues
@@ -45,6 +45,12 @@ class HookyardWorker(SimpleWorker):
 
     prefix = "hy"
     heartbeat_ttl = 20
+
+    def request_stop(self, signum, frame):
+        # Long jobs look at this to stop starting new work, so a warm shutdown (SIGTERM on a deploy)
+        # ends within DELIVERY_TIMEOUT instead of when a backlog is sent.
+        SHUTDOWN.set()
+        super().request_stop(signum, frame)
 
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
         return self.heartbeat_ttl

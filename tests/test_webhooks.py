@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import signal
 import time
 
 import pytest
@@ -274,6 +275,29 @@ def test_a_hanging_receiver_does_not_hold_up_the_others(app, config, client, org
     assert len(fast) == 20 and max(r["at"] for r in fast) - started < 1.5  # done while /slow still hangs
     slow = deliveries(client, org, slow_hook["id"])
     assert len(slow) == 20 and all(d["status"] == "retrying" and "timed out" in d["error"].lower() for d in slow)
+
+
+@pytest.mark.slow
+def test_sigterm_mid_backlog_stops_within_the_timeout_and_leaves_the_rest_due(app, client, org, receiver,
+                                                                            worker_process):
+    hook = create_webhook(client, org, receiver, path="/slow")
+    receiver.answer = lambda request: (200, b"ok", 1.5, {})  # 64 at a time: 200 take ~5 s
+    for n in range(200):
+        publish(client, org, data={"n": n})
+    process = worker_process()
+    wait_until(lambda: len(receiver.received("/slow")) >= 10)
+    process.send_signal(signal.SIGTERM)
+    started = time.monotonic()
+    assert process.wait(timeout=10) == 0
+    assert time.monotonic() - started < 2 + 2  # in-flight sends end within DELIVERY_TIMEOUT (2 s)
+    sent = len(receiver.received("/slow"))
+    assert sent < 200
+    # What was not sent is still due and not leased: the next worker sends it at once, and each once.
+    worker_process()
+    listing = f"/v1/webhooks/{hook['id']}/deliveries?status=success&limit=500"
+    wait_until(lambda: len(client.get(listing, headers=org["headers"]).get_json()["deliveries"]) == 200, timeout=30)
+    bodies = [json.loads(r["body"])["data"]["n"] for r in receiver.received("/slow")]
+    assert sorted(bodies) == list(range(200))
 
 
 def test_a_response_dribbling_past_the_deadline_fails(client, org, receiver, run_jobs):
