@@ -46,6 +46,7 @@ class Config:
     worker_maintenance_interval: int = 30
     redis_prefix: str = "hy"
     encryption_key: str = ""  # Fernet key(s) sealing webhook secrets; no default that could reach production
+    public_url: str = ""  # how senders reach this service, for the URLs it hands out; default: the request's host
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Config":
@@ -66,6 +67,7 @@ class Config:
             "worker_maintenance_interval": ("WORKER_MAINTENANCE_INTERVAL", int),
             "redis_prefix": ("HOOKYARD_REDIS_PREFIX", str),
             "encryption_key": ("HOOKYARD_ENCRYPTION_KEY", str),
+            "public_url": ("PUBLIC_URL", lambda value: value.rstrip("/")),
         }
         values = {}
         for name, (variable, read) in readers.items():

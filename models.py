@@ -306,5 +306,64 @@ class DeliveryAttempt(BaseModel):
     error = TextField(null=True)
 
 
+class Member(BaseModel):
+    id = CharField(max_length=40, primary_key=True)  # mem_...
+    organization = ForeignKeyField(Organization, on_delete="CASCADE")
+    email = CharField(max_length=320)  # lower-cased
+    name = CharField(max_length=255)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("organization", "email"), True),)  # one member per address in an organization
+
+
+class Project(BaseModel):
+    id = CharField(max_length=40, primary_key=True)  # proj_...
+    organization = ForeignKeyField(Organization, on_delete="CASCADE")
+    name = CharField(max_length=255)
+    created_at = DateTimeField(default=utcnow)
+
+
+class IngressWebhook(BaseModel):
+    """A project's custom webhook: its URL's token is the only credential, kept as a hash."""
+
+    id = CharField(max_length=40, primary_key=True)  # cwh_...
+    organization = ForeignKeyField(Organization, on_delete="CASCADE")
+    project = ForeignKeyField(Project, backref="webhooks", on_delete="CASCADE")
+    name = CharField(max_length=255)
+    created_by = ForeignKeyField(Member, on_delete="RESTRICT")
+    token_hash = CharField(max_length=64, unique=True)
+    token_prefix = CharField(max_length=24)
+    revoked_at = DateTimeField(null=True)
+    rotated_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Activity(BaseModel):
+    id = CharField(max_length=40, primary_key=True)  # act_...; derived from (webhook, externalId) when given
+    organization = ForeignKeyField(Organization, on_delete="CASCADE")
+    project = ForeignKeyField(Project, on_delete="CASCADE")
+    webhook = ForeignKeyField(IngressWebhook, on_delete="CASCADE")
+    member = ForeignKeyField(Member, on_delete="RESTRICT")
+    title = CharField(max_length=255)
+    description = TextField(null=True)
+    start_time = DateTimeField()
+    end_time = DateTimeField(null=True)
+    trigger = CharField(max_length=255, null=True)
+    event = CharField(max_length=255, null=True)
+    external_id = CharField(max_length=255, null=True)
+    metadata = JSONField(null=True)
+    received_at = DateTimeField()  # of the request whose version is stored: a late older one never wins
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = (
+            # The same externalId on the same webhook is one activity, however many requests race.
+            (("webhook", "external_id"), True),
+            (("organization", "start_time"), False),
+        )
+
+
 MODELS = [Organization, ApiKey, IdBlock, RateLimit, Lead, Identity, Signal, SignalImport, Endpoint, Event, Delivery,
-          DeliveryAttempt]
+          DeliveryAttempt, Member, Project, IngressWebhook, Activity]

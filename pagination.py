@@ -1,6 +1,7 @@
 """Cursor pagination: `?limit=&cursor=` in, `{"<plural>": [...], "next_cursor"}` out, newest first."""
 
 import base64
+import datetime
 
 import orjson
 
@@ -32,3 +33,21 @@ def paginate(query, id_field, *, limit: int, cursor: str | None):
         return rows, None
     rows = rows[:limit]
     return rows, encode_cursor(getattr(rows[-1], id_field.name))
+
+
+def paginate_by_time(query, time_field, id_field, *, limit: int, cursor: str | None):
+    """Return one page ordered by `time_field`, then `id_field`, descending: for ids that do not follow time."""
+    if cursor:
+        try:
+            moment, last_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+            moment = datetime.datetime.fromisoformat(moment)
+        except (ValueError, TypeError):
+            raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
+        query = query.where((time_field < moment) | ((time_field == moment) & (id_field < last_id)))
+    rows = list(query.order_by(time_field.desc(), id_field.desc()).limit(limit + 1))
+    if len(rows) <= limit:
+        return rows, None
+    rows = rows[:limit]
+    last = rows[-1]
+    token = orjson.dumps([getattr(last, time_field.name).isoformat(), getattr(last, id_field.name)])
+    return rows, base64.urlsafe_b64encode(token).decode().rstrip("=")

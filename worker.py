@@ -16,6 +16,7 @@ from rq import SimpleWorker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
+import activity_store
 import metrics
 from config import Config
 from delivery import SHUTDOWN, Dispatcher
@@ -265,6 +266,17 @@ def main() -> None:
     logger.info("serving queues %s", ", ".join(QUEUE_NAMES))
     make_worker(config).work(with_scheduler=True)
 
+
+
+# --- activity ingress jobs -----------------------------------------------------------------------
+
+def store_activity(activity: dict) -> str:
+    """Store an activity accepted at /webhooks/ingress/<token>; publish activity.created or .updated."""
+    publisher = Publisher(max_attempts=1 + len(config.retry_schedule))
+    outcome = activity_store.store_activity(activity, publisher)
+    if publisher.published:
+        request_dispatch(get_current_job().connection, config.redis_prefix)
+    return outcome
 
 
 # --- outbound webhook jobs -----------------------------------------------------------------------
