@@ -6,9 +6,9 @@ requests race. A version older than the stored one (a job that ran late) never o
 outbound event is stored in the same transaction as the activity, so neither exists without the other.
 """
 
+from activity_schemas import activity_schema
 from events import Publisher
 from models import Activity, Member, db, utcnow
-from schemas import activity_schema
 
 FIELDS = ("title", "description", "start_time", "end_time", "trigger", "event", "member_id", "metadata",
           "received_at")

@@ -3,11 +3,7 @@
 import peewee
 from flask import Blueprint, g
 
-from errors import Conflict, NotFound, ValidationFailed
-from models import Activity, IngressWebhook, Member, Project, db, utcnow
-from openapi import documented
-from pagination import paginate, paginate_by_time
-from schemas import (
+from activity_schemas import (
     ActivityFilterSchema,
     ActivityListSchema,
     ActivitySchema,
@@ -15,7 +11,6 @@ from schemas import (
     IngressWebhookCreateSchema,
     IngressWebhookListSchema,
     IngressWebhookSchema,
-    ListArgsSchema,
     MemberCreateSchema,
     MemberListSchema,
     MemberSchema,
@@ -31,6 +26,11 @@ from schemas import (
     project_create_schema,
     project_schema,
 )
+from errors import Conflict, NotFound, ValidationFailed
+from models import Activity, IngressWebhook, Member, Project, db, utcnow
+from openapi import documented
+from pagination import paginate, paginate_by_time
+from schemas import ListArgsSchema
 from tokens import display_prefix, hash_credential, new_credential, new_public_id
 from views.common import authenticate_management, list_args, load_body
 from views.ingress import TOKEN_PREFIX, ingress_url

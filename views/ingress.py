@@ -7,12 +7,12 @@ validates the Activity, fixes its id, queues it and answers 202; the worker stor
 from flask import Blueprint, current_app, request
 from rq import Retry
 
+from activity_schemas import ActivityAcceptedSchema, ActivityInSchema, activity_in_schema
 from errors import NotFound, ValidationFailed
 from jsonbody import read_json
 from models import IngressWebhook, Member, utcnow
 from openapi import documented
 from queues import DEFAULT_QUEUE
-from schemas import ActivityAcceptedSchema, ActivityInSchema, activity_in_schema
 from tokens import derived_public_id, hash_credential, new_public_id
 from views.common import load
 
