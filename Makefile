@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench-ingest bench-deliveries clean
+.PHONY: run test lint bench-ingest bench-deliveries bench-queue clean
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/python run.py
@@ -35,3 +35,6 @@ bench-ingest: $(VENV)/.runtime-installed
 
 bench-deliveries: $(VENV)/.runtime-installed
 	$(BIN)/python bench/deliveries.py
+
+bench-queue: $(VENV)/.runtime-installed
+	$(BIN)/python bench/signal_queue.py

@@ -199,6 +199,7 @@ class Signal(BaseModel):
     dedupe_key = CharField(max_length=80)
     duplicate_of = BigIntegerField(null=True)
     mapped_signal = CharField(max_length=255, null=True)
+    mapping_rule_id = IntegerField(null=True)  # the rule that mapped it (kept if the rule is deleted)
     payload = JSONField(null=True)  # a duplicate keeps no second copy
     received_at = DateTimeField()
     processed_at = DateTimeField(default=utcnow)
@@ -208,7 +209,8 @@ class Signal(BaseModel):
             (("organization", "source", "event"), False),
             (("organization", "email"), False),
             (("organization", "lead"), False),
-            (("organization", "status"), False),
+            # The signal queue groups unmapped signals by source and event from this index alone.
+            (("organization", "status", "source", "event", "received_at"), False),
             # Rehydration looks up cold signals by identity; the API filters by them.
             (("organization", "anonymous_id"), False),
             (("organization", "user_id"), False),
@@ -219,6 +221,26 @@ class Signal(BaseModel):
 # duplicates, a dedupe key appears once per organization, so concurrent copies still make one row.
 Signal.add_index(Signal.index(Signal.organization, Signal.dedupe_key, unique=True,
                               where=Signal.duplicate_of.is_null()))
+
+
+class MappingRule(BaseModel):
+    """Turns matching raw signals into a named signal on a lead; the first active rule by priority wins."""
+
+    organization = ForeignKeyField(Organization, on_delete="CASCADE")
+    name = CharField(max_length=255)
+    source = CharField(max_length=64, null=True)  # null: any source
+    event = CharField(max_length=255, null=True)  # null: any event
+    conditions = JSONField(default=list)
+    field_map = JSONField(default=dict)
+    signal_name = CharField(max_length=255)
+    score = IntegerField(default=0)
+    priority = IntegerField(default=0)  # higher first; ties: older rule first
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("organization", "active", "priority"), False),)
 
 
 class SignalImport(BaseModel):
@@ -365,5 +387,5 @@ class Activity(BaseModel):
         )
 
 
-MODELS = [Organization, ApiKey, IdBlock, RateLimit, Lead, Identity, Signal, SignalImport, Endpoint, Event, Delivery,
-          DeliveryAttempt, Member, Project, IngressWebhook, Activity]
+MODELS = [Organization, ApiKey, IdBlock, RateLimit, Lead, Identity, Signal, SignalImport, MappingRule, Endpoint, Event,
+          Delivery, DeliveryAttempt, Member, Project, IngressWebhook, Activity]

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from models import Identity, Lead, Signal, insert_rows, utcnow
+from models import Identity, Lead, Signal, db, insert_rows, utcnow
 from signal_fields import SignalFields, dedupe_key, read_fields
+from signal_mapping import Candidate, credit_rehydrated, map_new_signals
 
 
 @dataclass
@@ -25,6 +26,7 @@ class StoreResult:
     new_leads: list[tuple[int, int, str]] = field(default_factory=list)  # (organization, lead id, email)
     identified: dict = field(default_factory=dict)  # (organization, kind, value) -> lead id
     identities: dict = field(default_factory=lambda: defaultdict(set))  # organization -> {(kind, value)}
+    events: list = field(default_factory=list)  # (organization, type, data) from mapping rules
 
     def merge(self, other: "StoreResult") -> None:
         self.stored += other.stored
@@ -32,6 +34,7 @@ class StoreResult:
         self.duplicates += other.duplicates
         self.new_leads += other.new_leads
         self.identified.update(other.identified)
+        self.events += other.events
         for organization, values in other.identities.items():
             self.identities[organization] |= values
 
@@ -102,6 +105,9 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
     if conflicting:
         _store_duplicates(organization_id, conflicting)
         result.duplicates = [row["id"] for row in conflicting]
+    result.events = map_new_signals(organization_id, [
+        Candidate(row["id"], row["source"], row["event"], row["payload"], row["lead"])
+        for row in rows if row["id"] in inserted])
     return result
 
 
@@ -190,19 +196,22 @@ def _store_duplicates(organization_id: int, rows: list[dict]) -> None:
         insert_rows(Signal, duplicates)
 
 
-def rehydrate(organization_id: int, identities) -> int:
-    """Attach cold signals carrying any of these identities to their linked lead. Return how many moved."""
+def rehydrate(organization_id: int, identities) -> list[tuple]:
+    """Attach cold signals carrying any of these identities to their linked lead; score leads for the
+    mapped ones. Return the events to publish."""
     anonymous_ids = [value for kind, value in identities if kind == "anonymous_id"]
     user_ids = [value for kind, value in identities if kind == "user_id"]
     if not anonymous_ids and not user_ids:
-        return 0
+        return []
     link = (Identity.select(Identity.lead)
             .where((Identity.organization == Signal.organization)
                    & (((Identity.kind == "anonymous_id") & (Identity.value == Signal.anonymous_id))
                       | ((Identity.kind == "user_id") & (Identity.value == Signal.user_id))))
             .order_by(Identity.id).limit(1))
     carrying = Signal.anonymous_id.in_(anonymous_ids or [""]) | Signal.user_id.in_(user_ids or [""])
-    return (Signal.update(lead=link, cold_storage=False)
-            .where((Signal.organization == organization_id) & (Signal.cold_storage == True)  # noqa: E712
-                   & carrying & fn.EXISTS(link))
-            .execute())
+    with db.atomic():  # a signal leaves cold storage and its mapped score reaches the lead together
+        moved = (Signal.update(lead=link, cold_storage=False)
+                 .where((Signal.organization == organization_id) & (Signal.cold_storage == True)  # noqa: E712
+                        & carrying & fn.EXISTS(link))
+                 .returning(Signal.lead, Signal.mapping_rule_id, Signal.status).tuples().execute())
+        return credit_rehydrated(list(moved))

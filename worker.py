@@ -18,10 +18,11 @@ from rq.job import Job, JobStatus
 
 import activity_store
 import metrics
+import signal_mapping
 from config import Config
 from delivery import SHUTDOWN, Dispatcher
 from events import Publisher, publish
-from models import Delivery, Endpoint, SignalImport, bind_database, db, utcnow
+from models import Delivery, Endpoint, MappingRule, Signal, SignalImport, bind_database, db, utcnow
 from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, connect_redis, make_queues
 from secretbox import SecretBox
 from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
@@ -161,7 +162,7 @@ def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
                 logger.error("signal %s could not be stored (%s); kept in %s", envelope.get("id"), error,
                              keys.dead_letter)
                 redis.rpush(keys.dead_letter, orjson.dumps({"envelope": envelope, "error": str(error)}))
-    settle(redis, keys, result)
+    settle(redis, keys, result, publisher)
     if publisher.published:
         request_dispatch(redis, keys.prefix)
     return result
@@ -175,12 +176,20 @@ def publish_signal_events(publisher: Publisher, result: StoreResult) -> None:
         publisher.publish(organization_id, "lead.created", {"id": lead_id, "email": email})
     for (organization_id, kind, value), lead_id in result.identified.items():
         publisher.publish(organization_id, "lead.identified", {"lead_id": lead_id, kind: value})
+    publish_events(publisher, result.events)
 
 
-def settle(redis, keys: SignalKeys, result: StoreResult) -> None:
+def publish_events(publisher: Publisher, events: list[tuple]) -> None:
+    """Publish (organization, type, data) events, e.g. what mapping rules produced."""
+    for organization_id, event_type, data in events:
+        publisher.publish(organization_id, event_type, data)
+
+
+def settle(redis, keys: SignalKeys, result: StoreResult, publisher: Publisher) -> None:
     """After commit: rehydrate cold signals, and cache new identity links for the web's cold check."""
     for organization_id, identities in result.identities.items():
-        rehydrate(organization_id, identities)
+        with db.atomic():
+            publish_events(publisher, rehydrate(organization_id, identities))
     if result.identified:
         with redis.pipeline(transaction=False) as pipe:
             for (organization_id, kind, value), lead_id in result.identified.items():
@@ -233,7 +242,7 @@ def import_signals(import_id: str) -> int:
                         .where((SignalImport.id == import_id) & (SignalImport.next_chunk == chunk)).execute())
             if not advanced:
                 raise RuntimeError(f"import {import_id} chunk {chunk} was stored by another run")
-        settle(redis, keys, result)
+        settle(redis, keys, result, publisher)
     if publisher.published:
         request_dispatch(redis, keys.prefix)
     SignalImport.update(status="done", finished_at=utcnow()).where(SignalImport.id == import_id).execute()
@@ -256,16 +265,40 @@ def _import_record(redis, keys: SignalKeys, import_id: str) -> SignalImport:
         return SignalImport.get_by_id(import_id)
 
 
-def main() -> None:
-    """Run the worker until SIGTERM or SIGINT."""
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = Config.from_env()
-    if not config.redis_url:
-        raise SystemExit("REDIS_URL is not set: `make run` starts a Redis and sets it; otherwise point it at yours")
-    bind_database(config.database_url)
-    logger.info("serving queues %s", ", ".join(QUEUE_NAMES))
-    make_worker(config).work(with_scheduler=True)
+# --- mapping rule jobs ---------------------------------------------------------------------------
 
+APPLY_CHUNK = 500
+
+
+def apply_mapping_rule(rule_id: int) -> dict:
+    """Map the queued signals one rule matches now, a chunk per transaction; progress in the job's meta."""
+    job = get_current_job()
+    rule = MappingRule.get_or_none(MappingRule.id == rule_id)
+    if rule is None:
+        return {"mapped": 0, "scanned": 0}
+    publisher = Publisher(max_attempts=1 + len(config.retry_schedule))
+    queued = (Signal.organization == rule.organization_id) & (Signal.status == "processed")
+    if rule.source is not None:
+        queued &= Signal.source == rule.source
+    if rule.event is not None:
+        queued &= Signal.event == rule.event
+    last_id, mapped, scanned = 0, 0, 0
+    while True:
+        rows = list(Signal.select(Signal.id, Signal.source, Signal.event, Signal.payload, Signal.lead)
+                    .where(queued & (Signal.id > last_id)).order_by(Signal.id).limit(APPLY_CHUNK))
+        if not rows:
+            break
+        with db.atomic():
+            candidates = [signal_mapping.Candidate(row.id, row.source, row.event, row.payload or {}, row.lead_id)
+                          for row in rows]
+            count, events = signal_mapping.apply_rule(rule, candidates)
+            publish_events(publisher, events)
+        last_id, mapped, scanned = rows[-1].id, mapped + count, scanned + len(rows)
+        job.meta.update(mapped=mapped, scanned=scanned)
+        job.save_meta()
+    if publisher.published:
+        request_dispatch(job.connection, config.redis_prefix)
+    return {"mapped": mapped, "scanned": scanned}
 
 
 # --- activity ingress jobs -----------------------------------------------------------------------
@@ -346,6 +379,17 @@ def sweep_deliveries(redis, keys: SignalKeys, queue) -> None:
         & (Delivery.lease_until.is_null() | (Delivery.lease_until < now))).limit(1).scalar())
     if due is not None and queue.count == 0:
         request_dispatch(redis, keys.prefix)
+
+
+def main() -> None:
+    """Run the worker until SIGTERM or SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    config = Config.from_env()
+    if not config.redis_url:
+        raise SystemExit("REDIS_URL is not set: `make run` starts a Redis and sets it; otherwise point it at yours")
+    bind_database(config.database_url)
+    logger.info("serving queues %s", ", ".join(QUEUE_NAMES))
+    make_worker(config).work(with_scheduler=True)
 
 
 if __name__ == "__main__":
