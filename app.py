@@ -22,11 +22,12 @@ from queues import INGEST_QUEUE, connect_redis, make_queues
 from signal_buffer import SignalKeys
 from signal_intake import SignalIntake
 from tokens import display_prefix, hash_credential, new_credential
-from views import activities, api_keys, ingress, mapping, ops, signal_api, signals, webhooks
+from views import activities, api_keys, flow_ingress, flows, ingress, mapping, ops, signal_api, signals, webhooks
 
 logger = logging.getLogger(__name__)
 
-BLUEPRINTS = (ops.bp, api_keys.bp, signals.bp, signal_api.bp, webhooks.bp, activities.bp, ingress.bp, mapping.bp)
+BLUEPRINTS = (ops.bp, api_keys.bp, signals.bp, signal_api.bp, webhooks.bp, activities.bp, ingress.bp, mapping.bp,
+              flows.bp, flow_ingress.bp)
 MANAGEMENT_KEY_PREFIX = "hy_mgmt_"
 
 

@@ -17,6 +17,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 import activity_store
+import flow_store
 import metrics
 import signal_mapping
 from config import Config
@@ -310,6 +311,16 @@ def store_activity(activity: dict) -> str:
     if publisher.published:
         request_dispatch(get_current_job().connection, config.redis_prefix)
     return outcome
+
+
+# --- flow jobs -----------------------------------------------------------------------------------
+
+def store_flow_event(envelope: str) -> str:
+    """Store an event a flow accepted (logged once, however often the job runs); fan it out as flow.<event>."""
+    stored, published = flow_store.store_flow_event(orjson.loads(envelope), max_attempts=1 + len(config.retry_schedule))
+    if published:
+        request_dispatch(get_current_job().connection, config.redis_prefix)
+    return "stored" if stored is not None else "already stored"
 
 
 # --- outbound webhook jobs -----------------------------------------------------------------------
