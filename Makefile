@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench-ingest bench-deliveries bench-queue clean
+.PHONY: run test lint bench-ingest bench-deliveries bench-queue bench-flows clean
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/python run.py
@@ -38,3 +38,6 @@ bench-deliveries: $(VENV)/.runtime-installed
 
 bench-queue: $(VENV)/.runtime-installed
 	$(BIN)/python bench/signal_queue.py
+
+bench-flows: $(VENV)/.runtime-installed
+	$(BIN)/python bench/flows.py

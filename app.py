@@ -19,6 +19,7 @@ from errors import ApiError, ServiceUnavailable
 from migrate import migrate
 from models import Organization, bind_database, db
 from queues import INGEST_QUEUE, connect_redis, make_queues
+from secretbox import SecretBoxError
 from signal_buffer import SignalKeys
 from signal_intake import SignalIntake
 from tokens import display_prefix, hash_credential, new_credential
@@ -102,6 +103,11 @@ def register_error_handlers(app: Flask) -> None:
     def handle_database_down(error):
         logger.warning("database unavailable: %s", error)
         return respond(ServiceUnavailable("The database is unavailable; nothing was changed. Retry later."))
+
+    @app.errorhandler(SecretBoxError)
+    def handle_missing_encryption_key(error):
+        logger.error("secrets cannot be sealed or opened: %s", error)
+        return respond(ServiceUnavailable(f"This server cannot store or read signing secrets: {error}."))
 
     @app.errorhandler(Exception)
     def handle_unexpected(error):

@@ -5,11 +5,12 @@ with bad signatures costs one Redis round trip each. Signatures are checked over
 the body is parsed. Rejections (400, 401, 404 for a paused flow, 413, 415, 429) are counted per flow
 and minute in Redis, for the flow's metrics.
 
-Dedupe is decided twice. The request looks up the sender's id (GitHub delivery, Stripe event id,
-Idempotency-Key, body id) in Redis to answer `duplicate: true` at once; it claims the id only after
-the job is queued, so a claim never exists for an event that was not accepted. The worker's unique
-index is the truth: a copy that slips past Redis (claims expire after CLAIM_SECONDS) is stored as a
-duplicate and not fanned out again.
+Accepting is one Redis round trip: a Lua script looks up the sender's id (GitHub delivery, Stripe
+event id, Idempotency-Key, body id), claims it if new, appends the event to the flow buffer and says
+whether a drain job must be queued. The claim and the event are written together, so a claim never
+stands for an event that was not accepted. The worker stores the buffer in chunks (flow_store.py);
+its unique index is the truth on dedupe: a copy that slips past Redis (claims expire after
+CLAIM_SECONDS) is stored as a duplicate and not fanned out again.
 """
 
 import threading
@@ -17,23 +18,21 @@ import time
 from dataclasses import dataclass
 
 import orjson
-from rq import Retry
 
 from api_key_auth import authenticate_api_key
 from errors import ApiError, InvalidJson, NotFound, RateLimited, Unauthorized, UnsupportedMediaType, ValidationFailed
+from flow_buffer import ACCEPT_SCRIPT, DRAIN_FLAG_TTL, FlowBufferKeys
 from flow_signatures import SignatureError, verify_event_signature, verify_github, verify_stripe
 from flow_sources import FlowMessage, event_name_problem, read_message
 from jsonbody import is_json_mimetype, parse_json
 from models import Flow, utcnow
-from queues import DEFAULT_QUEUE
+from queues import INGEST_QUEUE
+from signal_intake import drain_retry
 from tokens import new_public_id
 
 CACHE_SECONDS = 2.0
 CLAIM_SECONDS = 3 * 86400  # Stripe retries an event for up to three days
 REJECTION_TTL = 8 * 86400  # the longest metrics window is 7 days
-STORE_RETRY = (1, 5, 30, 120, 600)  # the database may be briefly away; the job waits, it is not dropped
-
-
 @dataclass(frozen=True)
 class FlowRecord:
     """A flow as the hot path needs it, with its secrets opened."""
@@ -83,6 +82,7 @@ class FlowKeys:
 
     def __init__(self, prefix: str, flow_id: str):
         self.base = f"{prefix}:flow:{flow_id}"
+        self.shared = FlowBufferKeys(prefix)
 
     def rate(self, second: int) -> str:
         return f"{self.base}:rate:{second}"
@@ -185,20 +185,19 @@ def read(headers, body) -> FlowMessage:
 
 
 def accept(redis, queues, keys: FlowKeys, flow: FlowRecord, message: FlowMessage, verified: bool) -> dict:
-    """Queue the event for the worker and answer for it: queued, or a duplicate of an earlier one."""
+    """Append the event to the flow buffer and answer for it: queued, or a duplicate of an earlier one."""
     event_id = new_public_id("fev_")
-    earlier = redis.get(keys.claim(message.dedupe_key)) if message.dedupe_key else None
-    envelope = {"id": event_id, "flow_id": flow.id, "organization_id": flow.organization_id, "event": message.event,
-                "source": message.source, "data": message.data, "dedupe_key": message.dedupe_key,
-                "verified": verified, "received_at": utcnow().isoformat(),
-                "duplicate_of": earlier.decode() if earlier else None}
-    queues[DEFAULT_QUEUE].enqueue("worker.store_flow_event", orjson.dumps(envelope).decode(),
-                                  retry=Retry(max=len(STORE_RETRY), interval=list(STORE_RETRY)))
-    if message.dedupe_key and earlier is None:
-        # Claimed only now the job is queued: a claim never stands for an event that was not accepted.
-        if not redis.set(keys.claim(message.dedupe_key), event_id, nx=True, ex=CLAIM_SECONDS):
-            earlier = redis.get(keys.claim(message.dedupe_key))  # a copy raced us; the worker sorts it out
-    if earlier is not None:
+    envelope = orjson.dumps({
+        "id": event_id, "flow_id": flow.id, "organization_id": flow.organization_id, "event": message.event,
+        "source": message.source, "data": message.data, "dedupe_key": message.dedupe_key, "verified": verified,
+        "received_at": utcnow().isoformat()})
+    claim = keys.claim(message.dedupe_key) if message.dedupe_key else ""
+    earlier, drain = redis.register_script(ACCEPT_SCRIPT)(
+        keys=[claim, keys.shared.buffer, keys.shared.drain_flag], args=[event_id, CLAIM_SECONDS, envelope,
+                                                                        DRAIN_FLAG_TTL])
+    if drain:
+        queues[INGEST_QUEUE].enqueue("worker.drain_flow_events", retry=drain_retry(), job_timeout=600)
+    if earlier:
         return {"id": event_id, "status": "duplicate", "event": message.event, "duplicate": True,
                 "duplicate_of": earlier.decode()}
     return {"id": event_id, "status": "queued", "event": message.event}

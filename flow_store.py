@@ -1,51 +1,129 @@
 """Storing flow events (worker side): log each one, fan out the originals as `flow.<event>`.
 
-A job may run twice (at-least-once queues): the event's id is fixed by the request, so a second run
-finds it stored and does nothing. Two copies of one sender event (same dedupe key) race on a unique
-index; the loser is logged as a duplicate of the winner and not published. The log row and the
-outbound event with its deliveries commit together.
+The drain job claims up to CLAIM_SIZE buffered events at a time and stores them in one transaction:
+each is logged, and each original is published (the outbound event and its deliveries), so the log
+and the fan-out commit together. A claim may be stored twice (a worker died after committing): an
+event's id is fixed by the request, so the second time finds it logged and does nothing. Two copies
+of one sender event (same dedupe key) race on a unique index; the loser is logged as a duplicate of
+the winner and not published.
 """
 
 import datetime
+import logging
+from dataclasses import dataclass, field
 
-from events import publish, subscribers
-from models import FlowEvent, db, utcnow
+import orjson
+import peewee
+
+from event_types import subscribed
+from events import publish
+from models import Endpoint, FlowEvent, db, utcnow
+
+logger = logging.getLogger(__name__)
+
+CLAIM_SIZE = 500
 
 
-def _stored_original(flow_id: str, dedupe_key: str) -> str | None:
-    return (FlowEvent.select(FlowEvent.id).where((FlowEvent.flow == flow_id) & (FlowEvent.dedupe_key == dedupe_key)
-                                                 & (FlowEvent.duplicate == False))  # noqa: E712
-            .scalar())
+@dataclass
+class Outcome:
+    stored: int = 0
+    published: int = 0
+    duplicates: list = field(default_factory=list)
 
 
-def store_flow_event(envelope: dict, max_attempts: int) -> tuple[FlowEvent | None, bool]:
-    """Store one accepted flow event; return it and whether it was published (False on a re-run)."""
+def parse_item(item: bytes) -> dict:
+    """Read a buffer item: a header line naming the event it duplicates (or nothing), then the envelope."""
+    header, _, body = item.partition(b"\n")
+    envelope = orjson.loads(body)
+    envelope["duplicate_of"] = header.decode() or None
+    return envelope
+
+
+class _Subscribers:
+    """Each organization's active endpoints, read once per claim."""
+
+    def __init__(self):
+        self.endpoints: dict[int, list[Endpoint]] = {}
+
+    def __call__(self, organization_id: int, event_type: str) -> list[Endpoint]:
+        if organization_id not in self.endpoints:
+            self.endpoints[organization_id] = list(Endpoint.select().where(
+                (Endpoint.organization == organization_id) & (Endpoint.active == True)))  # noqa: E712
+        return [e for e in self.endpoints[organization_id] if subscribed(e.events, event_type)]
+
+
+def store_flow_events(envelopes: list[dict], max_attempts: int) -> Outcome:
+    """Log and fan out a claim of flow events in one transaction (the caller's)."""
+    outcome, subscribers = Outcome(), _Subscribers()
+    ids = [envelope["id"] for envelope in envelopes]
+    stored = {row.id for row in FlowEvent.select(FlowEvent.id).where(FlowEvent.id.in_(ids))}
+    for envelope in envelopes:
+        if envelope["id"] in stored:
+            continue  # logged by an earlier run of this claim
+        stored.add(envelope["id"])
+        outcome.stored += 1
+        if _store_one(envelope, subscribers, max_attempts):
+            outcome.published += 1
+    return outcome
+
+
+def _store_one(envelope: dict, subscribers: _Subscribers, max_attempts: int) -> bool:
+    """Log one event; publish it if it is an original with subscribers. Return whether it was published."""
     received_at = datetime.datetime.fromisoformat(envelope["received_at"])
-    with db.atomic():
-        if FlowEvent.get_or_none(FlowEvent.id == envelope["id"]) is not None:
-            return None, False  # stored by an earlier run of this job
-        now = utcnow()
-        row = {"id": envelope["id"], "organization": envelope["organization_id"], "flow": envelope["flow_id"],
-               "event": envelope["event"], "source": envelope["source"], "verified": envelope["verified"],
-               "dedupe_key": envelope["dedupe_key"], "data": envelope["data"], "received_at": received_at,
-               "received_minute": int(received_at.replace(tzinfo=datetime.UTC).timestamp()) // 60,
-               "processed_at": now, "latency_ms": max(0, int((now - received_at).total_seconds() * 1000))}
-        original = envelope.get("duplicate_of")
-        if original is None:
-            inserted = (FlowEvent.insert(**row, duplicate=False, status="processed").on_conflict_ignore()
-                        .as_rowcount().execute())
-            if inserted:
-                event_type = f"flow.{envelope['event']}"
-                targets = subscribers(envelope["organization_id"], event_type)
-                if not targets:
-                    return FlowEvent.get_by_id(envelope["id"]), False
-                outbound = publish(envelope["organization_id"], event_type, {
-                    "flow_id": envelope["flow_id"], "flow_event_id": envelope["id"], "event": envelope["event"],
-                    "source": envelope["source"], "verified": envelope["verified"],
-                    "received_at": received_at.isoformat(timespec="milliseconds") + "Z", "payload": envelope["data"]},
-                    endpoints=targets, max_attempts=max_attempts)
-                FlowEvent.update(outbound_event_id=outbound.id).where(FlowEvent.id == envelope["id"]).execute()
-                return FlowEvent.get_by_id(envelope["id"]), True
-            original = _stored_original(envelope["flow_id"], envelope["dedupe_key"])
-        FlowEvent.insert(**row, duplicate=True, duplicate_of=original, status="duplicate").execute()
-    return FlowEvent.get_by_id(envelope["id"]), False
+    now = utcnow()
+    row = {"id": envelope["id"], "organization": envelope["organization_id"], "flow": envelope["flow_id"],
+           "event": envelope["event"], "source": envelope["source"], "verified": envelope["verified"],
+           "dedupe_key": envelope["dedupe_key"], "data": envelope["data"], "received_at": received_at,
+           "received_minute": int(received_at.replace(tzinfo=datetime.UTC).timestamp()) // 60,
+           "processed_at": now, "latency_ms": max(0, int((now - received_at).total_seconds() * 1000))}
+    original = envelope.get("duplicate_of")
+    if original is None:
+        inserted = (FlowEvent.insert(**row, duplicate=False, status="processed").on_conflict_ignore()
+                    .as_rowcount().execute())
+        if inserted:
+            return _publish(envelope, received_at, subscribers, max_attempts)
+        original = (FlowEvent.select(FlowEvent.id)
+                    .where((FlowEvent.flow == envelope["flow_id"]) & (FlowEvent.dedupe_key == envelope["dedupe_key"])
+                           & (FlowEvent.duplicate == False))  # noqa: E712
+                    .scalar())
+    FlowEvent.insert(**row, duplicate=True, duplicate_of=original, status="duplicate").execute()
+    return False
+
+
+def _publish(envelope: dict, received_at, subscribers: _Subscribers, max_attempts: int) -> bool:
+    event_type = f"flow.{envelope['event']}"
+    targets = subscribers(envelope["organization_id"], event_type)
+    if not targets:
+        return False
+    outbound = publish(envelope["organization_id"], event_type, {
+        "flow_id": envelope["flow_id"], "flow_event_id": envelope["id"], "event": envelope["event"],
+        "source": envelope["source"], "verified": envelope["verified"],
+        "received_at": received_at.isoformat(timespec="milliseconds") + "Z", "payload": envelope["data"]},
+        endpoints=targets, max_attempts=max_attempts)
+    FlowEvent.update(outbound_event_id=outbound.id).where(FlowEvent.id == envelope["id"]).execute()
+    return True
+
+
+def store_claim(redis, dead_letter: str, items: list[bytes], max_attempts: int) -> Outcome:
+    """Store claimed items in one transaction; fall back to one at a time to set a bad one aside."""
+    try:
+        envelopes = [parse_item(item) for item in items]
+        with db.atomic():
+            return store_flow_events(envelopes, max_attempts)
+    except (peewee.OperationalError, peewee.InterfaceError):
+        raise  # the database is away: the job fails, RQ retries it, the claim is kept
+    except Exception:
+        logger.exception("storing a claim of %d flow events failed; storing them one by one", len(items))
+    outcome = Outcome()
+    for item in items:
+        try:
+            with db.atomic():
+                single = store_flow_events([parse_item(item)], max_attempts)
+            outcome.stored += single.stored
+            outcome.published += single.published
+        except (peewee.OperationalError, peewee.InterfaceError):
+            raise
+        except Exception as error:
+            logger.error("a flow event could not be stored (%s); kept in %s", error, dead_letter)
+            redis.rpush(dead_letter, orjson.dumps({"item": item.decode(errors="replace"), "error": str(error)}))
+    return outcome

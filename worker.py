@@ -23,6 +23,7 @@ import signal_mapping
 from config import Config
 from delivery import SHUTDOWN, Dispatcher
 from events import Publisher, publish
+from flow_buffer import FlowBufferKeys
 from models import Delivery, Endpoint, MappingRule, Signal, SignalImport, bind_database, db, utcnow
 from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, connect_redis, make_queues
 from secretbox import SecretBox
@@ -81,7 +82,8 @@ class HookyardWorker(SimpleWorker):
         """RQ's registry sweep, then ours: nothing accepted may wait on a job that is gone."""
         super().run_maintenance_tasks()
         queues = make_queues(self.connection)
-        for sweep, queue in ((sweep_ingest, INGEST_QUEUE), (sweep_deliveries, DELIVERY_QUEUE)):
+        for sweep, queue in ((sweep_ingest, INGEST_QUEUE), (sweep_flows, INGEST_QUEUE),
+                             (sweep_deliveries, DELIVERY_QUEUE)):
             try:
                 sweep(self.connection, SignalKeys(self.prefix), queues[queue])
             except Exception:
@@ -315,12 +317,38 @@ def store_activity(activity: dict) -> str:
 
 # --- flow jobs -----------------------------------------------------------------------------------
 
-def store_flow_event(envelope: str) -> str:
-    """Store an event a flow accepted (logged once, however often the job runs); fan it out as flow.<event>."""
-    stored, published = flow_store.store_flow_event(orjson.loads(envelope), max_attempts=1 + len(config.retry_schedule))
+def drain_flow_events() -> int:
+    """Store every event waiting in the flow buffer, a claim per transaction; return how many."""
+    job = get_current_job()
+    redis, keys = job.connection, FlowBufferKeys(config.redis_prefix)
+    redis.delete(keys.drain_flag)  # from here on, a new event enqueues a new drain
+    processing = keys.processing(job.id)
+    claim = redis.register_script(CLAIM_SCRIPT)
+    count, published = 0, 0
+    items = redis.lrange(processing, 0, -1)  # left by an earlier run of this job that died
+    while True:
+        if items:
+            outcome = flow_store.store_claim(redis, keys.dead_letter, items, 1 + len(config.retry_schedule))
+            redis.delete(processing)
+            count, published = count + outcome.stored, published + outcome.published
+        items = claim(keys=[keys.buffer, processing], args=[flow_store.CLAIM_SIZE])
+        if not items:
+            break
     if published:
-        request_dispatch(get_current_job().connection, config.redis_prefix)
-    return "stored" if stored is not None else "already stored"
+        request_dispatch(redis, config.redis_prefix)
+    return count
+
+
+def sweep_flows(redis, keys: SignalKeys, queue) -> None:
+    """Give back claims of flow drain jobs that are gone; drain a buffer no job is coming for."""
+    flows = FlowBufferKeys(keys.prefix)
+    for key in redis.scan_iter(match=flows.processing_pattern, count=100):
+        job_id = key.decode().rsplit(":", 1)[-1]
+        if not _job_is_alive(redis, job_id):
+            logger.warning("giving the claim of gone flow drain job %s back to the buffer", job_id)
+            redis.eval(ADOPT_SCRIPT, 2, key, flows.buffer)
+    if redis.llen(flows.buffer) and redis.set(flows.drain_flag, 1, nx=True, ex=DRAIN_FLAG_TTL):
+        queue.enqueue("worker.drain_flow_events", retry=drain_retry(), job_timeout=600)
 
 
 # --- outbound webhook jobs -----------------------------------------------------------------------

@@ -325,16 +325,36 @@ def test_idempotency_key_and_body_id_dedupe_custom_events(client, org, make_flow
     assert with_id.get_json()["status"] == "queued"
 
 
-def test_a_rerun_of_the_store_job_logs_and_publishes_nothing_twice(app, client, org, make_flow, flow_key, receiver,
-                                                                   run_jobs):
+def test_a_claim_stored_twice_after_a_crash_logs_and_publishes_nothing_twice(client, org, make_flow, flow_key,
+                                                                               receiver, run_jobs, redis):
     subscribe(client, org, receiver)
     flow = make_flow()
     post(client, flow, CUSTOM_EVENT, **{"X-API-Key": flow_key})
-    job = app.queues["default"].get_jobs()[0]
+    (item,) = redis.lrange("hy:flows:buffer", 0, -1)
     run_jobs()
-    app.queues["default"].enqueue_job(job)  # at-least-once: the same job again
+    # A drain job that died after its commit but before deleting its claim: the sweep gives the claim
+    # back to the buffer and the next drain stores it again.
+    redis.rpush("hy:flows:processing:gone-job", item)
+    from queues import make_queues
+    from signal_buffer import SignalKeys
+    from worker import sweep_flows
+
+    sweep_flows(redis, SignalKeys("hy"), make_queues(redis)["ingest"])
+    assert redis.llen("hy:flows:buffer") == 1 and not redis.exists("hy:flows:processing:gone-job")
     run_jobs()
     assert len(events(client, org, flow)) == 1 and len(receiver.received()) == 1
+    assert redis.llen("hy:flows:buffer") == 0
+
+
+def test_a_bad_item_is_set_aside_and_the_rest_of_its_claim_stored(client, org, make_flow, flow_key, run_jobs, redis):
+    flow = make_flow()
+    post(client, flow, {"event": "before"}, **{"X-API-Key": flow_key})
+    redis.rpush("hy:flows:buffer", b"\n{not json")
+    post(client, flow, {"event": "after"}, **{"X-API-Key": flow_key})
+    run_jobs()
+    assert sorted(e["event"] for e in events(client, org, flow)) == ["after", "before"]
+    (dead,) = redis.lrange("hy:flows:dead-letter", 0, -1)
+    assert json.loads(dead)["item"] == "\n{not json"
 
 
 def test_the_rate_limit_answers_429_with_retry_after_and_counts_in_metrics(client, org, make_flow, flow_key):
@@ -350,20 +370,23 @@ def test_the_rate_limit_answers_429_with_retry_after_and_counts_in_metrics(clien
 
 
 def test_metrics_count_accepted_rejected_and_failed_deliveries(client, org, make_flow, flow_key, receiver, run_jobs):
-    subscribe(client, org, receiver)
-    receiver.answer = lambda request: (410, b"gone", 0, {})  # a failed delivery, for good, at once
+    for path, events_ in (("/ok", ["flow.*"]), ("/gone", ["flow.order.failed"])):
+        client.post("/v1/webhooks", json={"url": receiver.url(path), "events": events_}, headers=org["headers"])
+    # /gone answers 410: that delivery fails for good at once.
+    receiver.answer = lambda request: (410, b"gone", 0, {}) if request["path"] == "/gone" else (200, b"ok", 0, {})
     flow = make_flow()
     empty = metrics(client, org, flow)
     assert empty["event_volume"] == 0 and empty["error_rate"] is None and empty["latency_ms"]["p50"] is None
-    for n in range(3):
-        post(client, flow, {"event": "order.paid", "n": n}, **{"X-API-Key": flow_key})
+    for n, event in enumerate(("order.paid", "order.paid", "order.failed")):
+        post(client, flow, {"event": event, "n": n}, **{"X-API-Key": flow_key})
     post(client, flow, {"event": "order.paid"})  # 401
     post(client, flow, {"data": {}}, **{"X-API-Key": flow_key})  # 400
     run_jobs()
 
     shown = metrics(client, org, flow)
     assert shown["window"] == "1h" and shown["accepted"] == 3 and shown["rejected"] == {"400": 1, "401": 1}
-    assert shown["event_volume"] == 5 and shown["failed_deliveries"] == 1  # the first; then the hook is disabled
+    assert shown["event_volume"] == 5 and shown["failed_deliveries"] == 1
+    assert len(receiver.received("/ok")) == 3 and len(receiver.received("/gone")) == 1
     assert shown["error_rate"] == pytest.approx(3 / 5, abs=1e-4)
     assert shown["success_rate"] == pytest.approx(2 / 5, abs=1e-4)
     latency = shown["latency_ms"]

@@ -51,7 +51,8 @@ def test_make_run_serves_with_an_embedded_redis_and_stops_on_ctrl_c(tmp_path):
     try:
         assert wait_for(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})
         status, ready = wait_for(f"http://127.0.0.1:{port}/readyz")
-        assert status == 200 and ready["checks"] == {"redis": "ok", "database": "ok"}
+        # make run generated an encryption key into var/, so secrets can be sealed.
+        assert status == 200 and ready["checks"] == {"redis": "ok", "database": "ok", "encryption_key": "ok"}
         created = subprocess.run([os.path.join(VENV_BIN, "flask"), "--app", "app", "create-org", "Newcomer"],
                                  cwd=ROOT, env=env, capture_output=True, text=True, check=True)
         headers = {"Authorization": f"Bearer {json.loads(created.stdout)['management_key']}"}
@@ -59,6 +60,8 @@ def test_make_run_serves_with_an_embedded_redis_and_stops_on_ctrl_c(tmp_path):
         assert request(base, headers, {"name": "site", "endpoint_type": "signal_staging"})[0] == 201
         status, listed = request(base, headers)
         assert status == 200 and [k["name"] for k in listed["api_keys"]] == ["site"]
+        flows = f"http://127.0.0.1:{port}/v1/flows"
+        assert request(flows, headers, {"name": "repo", "github_secret": "It's a Secret to Everybody"})[0] == 201
     finally:
         os.killpg(supervisor.pid, signal.SIGINT)
         try:

@@ -12,7 +12,21 @@ def test_healthz_answers_while_the_process_is_up(client):
 def test_readyz_is_200_when_redis_and_database_answer(client):
     response = client.get("/readyz")
     assert response.status_code == 200
-    assert response.get_json()["checks"] == {"redis": "ok", "database": "ok"}
+    assert response.get_json()["checks"] == {"redis": "ok", "database": "ok", "encryption_key": "ok"}
+
+
+def test_without_an_encryption_key_readyz_says_so_and_secrets_are_a_503_not_a_500(app, config, org):
+    from app import create_app
+
+    keyless = create_app(Config(**{**config.__dict__, "encryption_key": ""})).test_client()
+    ready = keyless.get("/readyz")
+    assert ready.status_code == 503 and ready.get_json()["checks"]["encryption_key"].startswith("down")
+    assert "encryption_key" in ready.get_json()["message"]
+    for path, body in (("/v1/flows", {"name": "x", "github_secret": "a-long-secret"}),
+                       ("/v1/webhooks", {"url": "https://example.com/hook", "events": ["*"]})):
+        response = keyless.post(path, json=body, headers=org["headers"])
+        assert response.status_code == 503, (path, response.data)
+        assert "HOOKYARD_ENCRYPTION_KEY" in response.get_json()["message"]
 
 
 def test_readyz_names_redis_when_it_is_down(config, redis):

@@ -6,6 +6,7 @@ import metrics
 from models import db
 from openapi import build_spec, documented
 from schemas import HealthSchema
+from secretbox import SecretBox
 
 bp = Blueprint("ops", __name__)
 
@@ -20,9 +21,10 @@ def healthz():
 @bp.get("/readyz")
 @documented(auth="none", responses={200: HealthSchema, 503: HealthSchema})
 def readyz():
-    """Answer 200 when Redis and the database both answer, else 503 naming what is down."""
+    """Answer 200 when Redis and the database answer and secrets can be sealed, else 503 naming what is not."""
     redis = current_app.redis
-    checks = {"redis": _check(redis.ping if redis else None), "database": _check(_ping_database)}
+    checks = {"redis": _check(redis.ping if redis else None), "database": _check(_ping_database),
+              "encryption_key": _check(lambda: SecretBox(current_app.config["HOOKYARD"].encryption_key))}
     down = sorted(name for name, state in checks.items() if state != "ok")
     if down:
         body = {"status": "unavailable", "checks": checks, "error": "service_unavailable",

@@ -1,0 +1,136 @@
+"""Flow ingress benchmark: `make bench-flows` (needs `wrk`: apt-get install wrk).
+
+Every request is the real GitHub push payload, signed as GitHub signs it, with a fresh
+X-GitHub-Delivery (so none is a duplicate). In one run, on each database (SQLite, and Postgres
+when BENCH_POSTGRES_URL answers):
+  (a) the ceiling: bare Flask + gunicorn verifying the signature and reading the event, answering 200;
+  (b) `POST /webhooks/<id>` on Hookyard (rate limit, signature, dedupe claim, queue), and its ratio to (a);
+  (c) end to end: events logged (and published to one subscriber) per second by one worker.
+Everything runs on 127.0.0.1, bounded in time.
+"""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+import redis as redis_lib  # noqa: E402
+from playhouse.db_url import connect  # noqa: E402
+
+from bench.ingest import CONNECTIONS, DURATION, Service, post, postgres_database  # noqa: E402
+from embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from secretbox import generate_key  # noqa: E402
+
+SECRET = "It's a Secret to Everybody"
+BODY = open(os.path.join(ROOT, "tests", "payloads", "github_push.json"), "rb").read()
+SIGNATURE = "sha256=8932d8769b1f990ebb7d03235a66217b1de8e48d0c626166d4e8fcac027a123d"
+
+
+def wrk(url: str, seconds: int = DURATION) -> float:
+    """Requests/s wrk measures posting the signed push, each with its own X-GitHub-Delivery."""
+    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
+    script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY.decode())}\n'
+                 'wrk.headers["Content-Type"] = "application/json"\n'
+                 'wrk.headers["X-GitHub-Event"] = "push"\n'
+                 f'wrk.headers["X-Hub-Signature-256"] = "{SIGNATURE}"\n'
+                 'local n = 0\nlocal thread_id = math.random(1, 1e9)\n'
+                 'request = function()\n  n = n + 1\n'
+                 '  wrk.headers["X-GitHub-Delivery"] = thread_id .. "-" .. n\n'
+                 '  return wrk.format()\nend\n')
+    script.close()
+    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script.name, url],
+                         capture_output=True, text=True, check=True).stdout
+    os.unlink(script.name)
+    if "Non-2xx" in out:
+        print("   wrk saw non-2xx answers:", [line for line in out.splitlines() if "Non-2xx" in line])
+    return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
+
+
+def count_events(database_url: str) -> int:
+    database = connect(database_url)
+    try:
+        return database.execute_sql("SELECT COUNT(*) FROM flow_event").fetchone()[0]
+    finally:
+        database.close()
+
+
+def bench_backend(name: str, database_url: str, redis_url: str, receiver_url: str) -> dict:
+    print(f"\n== {name} ==")
+    var_dir = tempfile.mkdtemp(prefix="hookyard-bench-")
+    service = Service(database_url, redis_url, var_dir)
+    service.env.update(WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", HOOKYARD_ENCRYPTION_KEY=generate_key())
+    redis_lib.Redis.from_url(redis_url).flushdb()
+    results = {}
+    try:
+        service.run("init-db")
+        org = json.loads(service.run("create-org", "Bench"))
+        headers = {"Authorization": f"Bearer {org['management_key']}"}
+        web = service.start_web("app:create_app()")
+        flow = post(f"{web}/v1/flows", json.dumps({"name": "bench", "github_secret": SECRET,
+                                                   "rate_limit_per_second": 100_000}).encode(), headers=headers)
+        post(f"{web}/v1/webhooks", json.dumps({"url": receiver_url, "events": ["flow.*"]}).encode(), headers=headers)
+        baseline = service.start_web("bench.baseline_app:create_app()")
+        with urllib.request.urlopen(urllib.request.Request(f"{baseline}/flow", data=BODY, headers={
+                "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": SIGNATURE})) as r:
+            assert json.loads(r.read())["event"] == "push"
+
+        results["a_baseline_rps"] = wrk(f"{baseline}/flow")
+        print(f"(a) bare Flask+gunicorn verify + read: {results['a_baseline_rps']:.0f} req/s")
+        results["b_flow_rps"] = wrk(f"{web}/webhooks/{flow['webhook_id']}")
+        results["b_ratio"] = results["b_flow_rps"] / results["a_baseline_rps"]
+        print(f"(b) POST /webhooks/<id>: {results['b_flow_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a)")
+
+        queued = int(results["b_flow_rps"] * DURATION)
+        started = time.perf_counter()
+        service.start_worker()
+        while count_events(database_url) < queued * 0.95 and time.perf_counter() - started < 300:
+            time.sleep(0.5)
+        stored = count_events(database_url)
+        results["c_end_to_end_eps"] = stored / (time.perf_counter() - started)
+        print(f"(c) logged and published by one worker: {stored} events at {results['c_end_to_end_eps']:.0f}/s")
+    finally:
+        service.stop()
+        shutil.rmtree(var_dir, ignore_errors=True)
+    return results
+
+
+def main() -> None:
+    if not shutil.which("wrk"):
+        raise SystemExit("bench/flows.py needs wrk on PATH (Debian: apt-get install wrk)")
+    summary = {}
+    port = free_port()
+    receiver = subprocess.Popen([sys.executable, os.path.join(ROOT, "bench", "receiver.py"), str(port), "0"])
+    receiver_url = f"http://127.0.0.1:{port}/hook"
+    try:
+        run_all(summary, receiver_url)
+    finally:
+        receiver.kill()
+    print("\n" + json.dumps(summary, indent=2))
+
+
+def run_all(summary: dict, receiver_url: str) -> None:
+    with EmbeddedRedis(tempfile.mkdtemp(prefix="hookyard-bench-redis-")) as server:
+        sqlite_dir = tempfile.mkdtemp(prefix="hookyard-bench-sqlite-")
+        summary["sqlite"] = bench_backend("SQLite", f"sqlite:///{sqlite_dir}/bench.db", server.url, receiver_url)
+        shutil.rmtree(sqlite_dir, ignore_errors=True)
+        admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+        try:
+            database_url, drop = postgres_database(admin_url)
+        except Exception as error:  # no Postgres here: SQLite only
+            print(f"\n(skipping Postgres: {error})")
+        else:
+            try:
+                summary["postgres"] = bench_backend("Postgres", database_url, server.url, receiver_url)
+            finally:
+                drop()
+
+
+if __name__ == "__main__":
+    main()
