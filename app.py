@@ -15,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 import metrics
 from config import Config
-from errors import ApiError, ServiceUnavailable
+from errors import ApiError, BadRequest, ServiceUnavailable
 from migrate import migrate
 from models import Organization, bind_database, db
 from queues import INGEST_QUEUE, connect_redis, make_queues
@@ -60,6 +60,9 @@ def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def start_request():
         g.started_at = time.perf_counter()
+        query = request.query_string.lower()
+        if "\x00" in request.path or b"%00" in query or b"\x00" in query:
+            raise BadRequest("The URL contains a NUL character.", code="invalid_url")
 
     @app.after_request
     def record_request(response):

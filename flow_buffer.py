@@ -36,3 +36,20 @@ class FlowBufferKeys:
 
     def processing(self, job_id: str) -> str:
         return f"{self.prefix}:flows:processing:{job_id}"
+
+
+class FlowKeys:
+    """The Redis keys of one flow."""
+
+    def __init__(self, prefix: str, flow_id: str):
+        self.base = f"{prefix}:flow:{flow_id}"
+        self.shared = FlowBufferKeys(prefix)
+
+    def rate(self, second: int) -> str:
+        return f"{self.base}:rate:{second}"
+
+    def rejected(self, minute: int) -> str:
+        return f"{self.base}:rejected:{minute}"
+
+    def claim(self, dedupe_key: str) -> str:
+        return f"{self.base}:seen:{dedupe_key}"

@@ -13,6 +13,7 @@ its unique index is the truth on dedupe: a copy that slips past Redis (claims ex
 CLAIM_SECONDS) is stored as a duplicate and not fanned out again.
 """
 
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -21,9 +22,9 @@ import orjson
 
 from api_key_auth import authenticate_api_key
 from errors import ApiError, InvalidJson, NotFound, RateLimited, Unauthorized, UnsupportedMediaType, ValidationFailed
-from flow_buffer import ACCEPT_SCRIPT, DRAIN_FLAG_TTL, FlowBufferKeys
+from flow_buffer import ACCEPT_SCRIPT, DRAIN_FLAG_TTL, FlowKeys
 from flow_signatures import SignatureError, verify_event_signature, verify_github, verify_stripe
-from flow_sources import FlowMessage, event_name_problem, read_message
+from flow_sources import FlowMessage, event_name_problem, idempotency_key_problem, read_message
 from jsonbody import is_json_mimetype, parse_json
 from models import Flow, utcnow
 from queues import INGEST_QUEUE
@@ -31,6 +32,7 @@ from signal_intake import drain_retry
 from tokens import new_public_id
 
 CACHE_SECONDS = 2.0
+WEBHOOK_ID_SHAPE = re.compile(r"wh_[A-Za-z0-9_-]{8,61}")  # anything else is no flow: never sent to the database
 CLAIM_SECONDS = 3 * 86400  # Stripe retries an event for up to three days
 REJECTION_TTL = 8 * 86400  # the longest metrics window is 7 days
 @dataclass(frozen=True)
@@ -56,7 +58,7 @@ def find_flow(webhook_id: str, box) -> FlowRecord:
     now = time.monotonic()
     cached = _cache.get(webhook_id)
     if cached is None or cached[0] <= now:
-        row = Flow.get_or_none(Flow.webhook_id == webhook_id) if len(webhook_id) <= 64 else None
+        row = Flow.get_or_none(Flow.webhook_id == webhook_id) if WEBHOOK_ID_SHAPE.fullmatch(webhook_id) else None
         record = None if row is None else FlowRecord(
             row.id, row.organization_id, row.webhook_id, *(box.open(sealed) if sealed else None for sealed in (
                 row.secret_encrypted, row.github_secret_encrypted, row.stripe_secret_encrypted)),
@@ -75,23 +77,6 @@ def forget(webhook_id: str) -> None:
     """Drop a flow from this process's cache after it changed."""
     with _lock:
         _cache.pop(webhook_id, None)
-
-
-class FlowKeys:
-    """The Redis keys of one flow."""
-
-    def __init__(self, prefix: str, flow_id: str):
-        self.base = f"{prefix}:flow:{flow_id}"
-        self.shared = FlowBufferKeys(prefix)
-
-    def rate(self, second: int) -> str:
-        return f"{self.base}:rate:{second}"
-
-    def rejected(self, minute: int) -> str:
-        return f"{self.base}:rejected:{minute}"
-
-    def claim(self, dedupe_key: str) -> str:
-        return f"{self.base}:seen:{dedupe_key}"
 
 
 def check_rate(redis, keys: FlowKeys, flow: FlowRecord) -> None:
@@ -177,6 +162,9 @@ def read_body(raw: bytes, mimetype: str, headers):
 
 def read(headers, body) -> FlowMessage:
     """Return the message a body carries, or answer 400 naming what is missing."""
+    problem = idempotency_key_problem(headers)
+    if problem:
+        raise ValidationFailed({"Idempotency-Key": [problem]}, message=problem)
     message = read_message(headers, body)
     problem = event_name_problem(message.event)
     if problem:
@@ -190,7 +178,7 @@ def accept(redis, queues, keys: FlowKeys, flow: FlowRecord, message: FlowMessage
     envelope = orjson.dumps({
         "id": event_id, "flow_id": flow.id, "organization_id": flow.organization_id, "event": message.event,
         "source": message.source, "data": message.data, "dedupe_key": message.dedupe_key, "verified": verified,
-        "received_at": utcnow().isoformat()})
+        "timestamp": message.timestamp, "received_at": utcnow().isoformat()})
     claim = keys.claim(message.dedupe_key) if message.dedupe_key else ""
     earlier, drain = redis.register_script(ACCEPT_SCRIPT)(
         keys=[claim, keys.shared.buffer, keys.shared.drain_flag], args=[event_id, CLAIM_SECONDS, envelope,
@@ -210,9 +198,10 @@ def receive(redis, queues, prefix: str, flow: FlowRecord, raw_reader, mimetype: 
     try:
         if not flow.active:
             raise NotFound("This flow is paused (active: false); PATCH it to resume.", code="flow_paused")
-        check_rate(redis, keys, flow)
         raw = raw_reader()
         verified = authenticate(flow, headers, raw, trusted=trusted)
+        # Counted after authentication: a stranger who knows the URL cannot use up the flow's budget.
+        check_rate(redis, keys, flow)
         message = read(headers, read_body(raw, mimetype, headers))
     except ApiError as error:
         record_rejection(redis, keys, error.status)

@@ -12,8 +12,8 @@ import time
 from peewee import SQL, fn
 
 from errors import ValidationFailed
-from flow_intake import FlowKeys
-from models import Delivery, FlowEvent, utcnow
+from flow_buffer import FlowKeys
+from models import Delivery, FlowEvent
 
 UNITS = {"m": 60, "h": 3600, "d": 86400}
 MAX_WINDOW = 7 * 86400
@@ -29,7 +29,8 @@ def parse_window(window: str) -> int:
 
 
 def _step(window_seconds: int) -> int:
-    return next((step for step in BUCKETS if window_seconds / step <= 120), BUCKETS[-1])
+    """The series step: the smallest that keeps the points (both ends counted) at 120 or fewer."""
+    return next((step for step in BUCKETS if window_seconds // step + 1 <= 120), BUCKETS[-1])
 
 
 def _percentile(query, count: int, fraction: float):
@@ -54,9 +55,10 @@ def _rejections(redis, prefix: str, flow_id: str, first_minute: int, last_minute
 def flow_metrics(redis, prefix: str, flow, window: str, window_seconds: int) -> dict:
     now_epoch = time.time()
     step = _step(window_seconds)
-    since = utcnow() - datetime.timedelta(seconds=window_seconds)
-    first_minute, last_minute = int(now_epoch - window_seconds) // 60, int(now_epoch) // 60
-    in_window = (FlowEvent.flow == flow.id) & (FlowEvent.received_at >= since)
+    # Whole minutes on both sides: accepted events by their received_minute, rejections by the
+    # per-minute counters, so neither covers a longer span than the other.
+    first_minute, last_minute = int(now_epoch - window_seconds) // 60 + 1, int(now_epoch) // 60
+    in_window = (FlowEvent.flow == flow.id) & (FlowEvent.received_minute >= first_minute)
 
     totals = (FlowEvent.select(fn.COUNT(SQL("*")), fn.SUM(FlowEvent.duplicate.cast("integer")))
               .where(in_window).tuples().first()) or (0, 0)
@@ -83,7 +85,7 @@ def flow_metrics(redis, prefix: str, flow, window: str, window_seconds: int) -> 
     rejected_total, failed_total = sum(rejected.values()), sum(failed_series.values())
     volume = accepted + rejected_total
     error_rate = (rejected_total + failed_total) / volume if volume else None
-    first_point, last_point = int(now_epoch - window_seconds) // step, int(now_epoch) // step
+    first_point, last_point = first_minute * 60 // step, last_minute * 60 // step
     series = [{"t": datetime.datetime.fromtimestamp(point * step, datetime.UTC),
                "count": accepted_series.get(point, 0) + rejected_series.get(point, 0),
                "errors": rejected_series.get(point, 0) + failed_series.get(point, 0)}

@@ -87,6 +87,8 @@ class FlowEventSchema(Schema):
     duplicate_of = fields.String(allow_none=True)
     status = fields.String()
     outbound_event_id = fields.String(allow_none=True)
+    timestamp = fields.String(attribute="sender_timestamp", allow_none=True,
+                              metadata={"description": "The body's `timestamp` (custom senders), as sent."})
     data = fields.Raw()
 
 
@@ -129,8 +131,12 @@ class FlowMetricsSchema(Schema):
 class PlaygroundSchema(Schema):
     webhookUrl = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     payload = fields.Raw(required=True)
-    headers = fields.Dict(keys=fields.String(), values=fields.String(), load_default=dict, metadata={
-        "description": "Extra request headers, e.g. X-GitHub-Event or Idempotency-Key."})
+    headers = fields.Dict(
+        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$",
+                                                     error="Not a valid header name.")),
+        values=fields.String(validate=[validate.Length(max=8192), validate.Regexp(
+            r"^[^\r\n\x00]*$", error="A header value cannot hold a line break or NUL.")]),
+        load_default=dict, metadata={"description": "Extra request headers, e.g. X-GitHub-Event or Idempotency-Key."})
 
 
 class PlaygroundResultSchema(Schema):

@@ -21,6 +21,7 @@ class FlowMessage:
     event: str | None
     data: object
     dedupe_key: str | None  # a hash of what identifies the message to its sender, or None
+    timestamp: str | None = None  # when the sender says it happened (custom bodies' `timestamp`)
 
 
 def _header(headers, name: str) -> str | None:
@@ -59,7 +60,11 @@ def read_message(headers, body) -> FlowMessage:
     event = event.strip() if isinstance(event, str) and event.strip() else None
     data = body["data"] if "data" in body else {name: value for name, value in body.items() if name != "event"}
     key = dedupe_key("idempotency", idempotency) if idempotency else dedupe_key("id", body.get("id"))
-    return FlowMessage("custom", event, data, key)
+    timestamp = body.get("timestamp") if "data" in body else None
+    if isinstance(timestamp, (int, float)) and not isinstance(timestamp, bool):
+        timestamp = str(timestamp)
+    timestamp = timestamp[:64] if isinstance(timestamp, str) else None
+    return FlowMessage("custom", event, data, key, timestamp)
 
 
 def event_name_problem(event: str | None) -> str | None:
@@ -71,4 +76,14 @@ def event_name_problem(event: str | None) -> str | None:
         return f"The event name is longer than {MAX_EVENT_NAME} characters."
     if not event.isprintable():
         return "The event name may not contain control characters."
+    if "*" in event:
+        return "The event name may not contain `*`: subscriptions use it as a wildcard."
+    return None
+
+
+def idempotency_key_problem(headers) -> str | None:
+    """Return why an Idempotency-Key header cannot be used, or None."""
+    value = _header(headers, "Idempotency-Key")
+    if value is not None and len(value) > MAX_DEDUPE_VALUE:
+        return f"Idempotency-Key is longer than {MAX_DEDUPE_VALUE} characters."
     return None

@@ -13,11 +13,12 @@ import logging
 from dataclasses import dataclass, field
 
 import orjson
-import peewee
 
 from event_types import subscribed
 from events import publish
-from models import Endpoint, FlowEvent, db, utcnow
+from flow_buffer import FlowKeys
+from models import Endpoint, Flow, FlowEvent, db, utcnow
+from queues import TRANSIENT_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -57,9 +58,16 @@ def store_flow_events(envelopes: list[dict], max_attempts: int) -> Outcome:
     outcome, subscribers = Outcome(), _Subscribers()
     ids = [envelope["id"] for envelope in envelopes]
     stored = {row.id for row in FlowEvent.select(FlowEvent.id).where(FlowEvent.id.in_(ids))}
+    flow_ids = list({envelope["flow_id"] for envelope in envelopes})
+    flows = {row.id for row in Flow.select(Flow.id).where(Flow.id.in_(flow_ids))}
     for envelope in envelopes:
         if envelope["id"] in stored:
             continue  # logged by an earlier run of this claim
+        if envelope["flow_id"] not in flows:
+            # Deleted after this event was accepted (another web process still had it cached): the
+            # flow's log and subscribers' fan-out went with it, so there is nowhere to store it.
+            logger.warning("dropping event %s: flow %s was deleted", envelope["id"], envelope["flow_id"])
+            continue
         stored.add(envelope["id"])
         outcome.stored += 1
         if _store_one(envelope, subscribers, max_attempts):
@@ -74,6 +82,7 @@ def _store_one(envelope: dict, subscribers: _Subscribers, max_attempts: int) -> 
     row = {"id": envelope["id"], "organization": envelope["organization_id"], "flow": envelope["flow_id"],
            "event": envelope["event"], "source": envelope["source"], "verified": envelope["verified"],
            "dedupe_key": envelope["dedupe_key"], "data": envelope["data"], "received_at": received_at,
+           "sender_timestamp": envelope.get("timestamp"),
            "received_minute": int(received_at.replace(tzinfo=datetime.UTC).timestamp()) // 60,
            "processed_at": now, "latency_ms": max(0, int((now - received_at).total_seconds() * 1000))}
     original = envelope.get("duplicate_of")
@@ -98,20 +107,21 @@ def _publish(envelope: dict, received_at, subscribers: _Subscribers, max_attempt
     outbound = publish(envelope["organization_id"], event_type, {
         "flow_id": envelope["flow_id"], "flow_event_id": envelope["id"], "event": envelope["event"],
         "source": envelope["source"], "verified": envelope["verified"],
-        "received_at": received_at.isoformat(timespec="milliseconds") + "Z", "payload": envelope["data"]},
+        "received_at": received_at.isoformat(timespec="milliseconds") + "Z", "timestamp": envelope.get("timestamp"),
+        "payload": envelope["data"]},
         endpoints=targets, max_attempts=max_attempts)
     FlowEvent.update(outbound_event_id=outbound.id).where(FlowEvent.id == envelope["id"]).execute()
     return True
 
 
-def store_claim(redis, dead_letter: str, items: list[bytes], max_attempts: int) -> Outcome:
+def store_claim(redis, prefix: str, dead_letter: str, items: list[bytes], max_attempts: int) -> Outcome:
     """Store claimed items in one transaction; fall back to one at a time to set a bad one aside."""
     try:
         envelopes = [parse_item(item) for item in items]
         with db.atomic():
             return store_flow_events(envelopes, max_attempts)
-    except (peewee.OperationalError, peewee.InterfaceError):
-        raise  # the database is away: the job fails, RQ retries it, the claim is kept
+    except TRANSIENT_ERRORS:
+        raise
     except Exception:
         logger.exception("storing a claim of %d flow events failed; storing them one by one", len(items))
     outcome = Outcome()
@@ -121,9 +131,22 @@ def store_claim(redis, dead_letter: str, items: list[bytes], max_attempts: int) 
                 single = store_flow_events([parse_item(item)], max_attempts)
             outcome.stored += single.stored
             outcome.published += single.published
-        except (peewee.OperationalError, peewee.InterfaceError):
+        except TRANSIENT_ERRORS:
             raise
         except Exception as error:
             logger.error("a flow event could not be stored (%s); kept in %s", error, dead_letter)
             redis.rpush(dead_letter, orjson.dumps({"item": item.decode(errors="replace"), "error": str(error)}))
+            _release_claim(redis, prefix, item)
     return outcome
+
+
+def _release_claim(redis, prefix: str, item: bytes) -> None:
+    """Let a sender's retry of a set-aside event through, instead of answering it as a duplicate."""
+    try:
+        envelope = parse_item(item)
+        if envelope.get("dedupe_key") and not envelope.get("duplicate_of"):
+            key = FlowKeys(prefix, envelope["flow_id"]).claim(envelope["dedupe_key"])
+            if redis.get(key) == envelope["id"].encode():
+                redis.delete(key)
+    except Exception:  # an item too broken to read has no claim we could find
+        logger.warning("could not release the dedupe claim of a set-aside flow event")

@@ -418,6 +418,7 @@ class FlowEvent(BaseModel):
     dedupe_key = CharField(max_length=64, null=True)
     status = CharField(max_length=16)  # processed | duplicate
     data = JSONField(null=True)
+    sender_timestamp = CharField(max_length=64, null=True)  # a custom body's `timestamp`, as sent
     outbound_event_id = CharField(max_length=40, null=True)  # the flow.<event> it was published as
     received_at = DateTimeField()
     received_minute = IntegerField()  # minutes since the epoch: the metrics series groups by it on any database

@@ -19,7 +19,7 @@ def decode_cursor(cursor: str):
         (last_id,) = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (ValueError, TypeError):
         raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
-    if not isinstance(last_id, (int, str)):
+    if not _usable_id(last_id):
         raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
     return last_id
 
@@ -38,11 +38,7 @@ def paginate(query, id_field, *, limit: int, cursor: str | None):
 def paginate_by_time(query, time_field, id_field, *, limit: int, cursor: str | None):
     """Return one page ordered by `time_field`, then `id_field`, descending: for ids that do not follow time."""
     if cursor:
-        try:
-            moment, last_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-            moment = datetime.datetime.fromisoformat(moment)
-        except (ValueError, TypeError):
-            raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
+        moment, last_id = _decode_time_cursor(cursor)
         query = query.where((time_field < moment) | ((time_field == moment) & (id_field < last_id)))
     rows = list(query.order_by(time_field.desc(), id_field.desc()).limit(limit + 1))
     if len(rows) <= limit:
@@ -51,3 +47,27 @@ def paginate_by_time(query, time_field, id_field, *, limit: int, cursor: str | N
     last = rows[-1]
     token = orjson.dumps([getattr(last, time_field.name).isoformat(), getattr(last, id_field.name)])
     return rows, base64.urlsafe_b64encode(token).decode().rstrip("=")
+
+
+def _decode_time_cursor(cursor: str):
+    """Return the (naive UTC time, id) a time cursor continues after; anything else is a 400."""
+    refusal = BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
+    try:
+        moment, last_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment = datetime.datetime.fromisoformat(moment)
+    except (ValueError, TypeError):
+        raise refusal from None
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
+    if not _usable_id(last_id):
+        raise refusal
+    return moment, last_id
+
+
+def _usable_id(value) -> bool:
+    """An id a cursor may carry: an int a BIGINT holds, or a string without NUL (Postgres refuses it)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return -(2**63) < value < 2**63
+    return isinstance(value, str) and "\x00" not in value and len(value) <= 255

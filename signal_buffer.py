@@ -69,10 +69,16 @@ return items
 """
 
 ADOPT_SCRIPT = """
--- Give a dead job's claim (KEYS[1]) back to the front of the buffer (KEYS[2]).
+-- Give a dead job's claim (KEYS[1]) back to the front of the buffer (KEYS[2]), in its order: LPUSH
+-- reverses what it is given, so push from the last item back.
 local items = redis.call('LRANGE', KEYS[1], 0, -1)
-for i = 1, #items, 1000 do
-  redis.call('LPUSH', KEYS[2], unpack(items, i, math.min(i + 999, #items)))
+local last = #items
+while last >= 1 do
+  local first = math.max(1, last - 999)
+  local chunk = {}
+  for i = last, first, -1 do chunk[#chunk + 1] = items[i] end
+  redis.call('LPUSH', KEYS[2], unpack(chunk))
+  last = first - 1
 end
 redis.call('DEL', KEYS[1])
 return #items

@@ -9,6 +9,7 @@ Jobs take ids or plain data, never ORM objects, and are safe to run twice.
 import datetime
 import logging
 import threading
+import time
 
 import orjson
 import peewee
@@ -25,7 +26,7 @@ from delivery import SHUTDOWN, Dispatcher
 from events import Publisher, publish
 from flow_buffer import FlowBufferKeys
 from models import Delivery, Endpoint, MappingRule, Signal, SignalImport, bind_database, db, utcnow
-from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, connect_redis, make_queues
+from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, TRANSIENT_ERRORS, connect_redis, make_queues
 from secretbox import SecretBox
 from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
 from signal_intake import drain_retry
@@ -34,6 +35,7 @@ from signal_store import StoreResult, rehydrate, store_signals
 logger = logging.getLogger("hookyard.worker")
 
 CLAIM_SIZE = 500  # signals stored per transaction by the drain job
+DRAIN_BUDGET = 120  # seconds a drain job runs before handing the rest of the buffer to a fresh one
 SWEEP_EVERY = 20  # seconds between ingest sweeps across all workers
 
 # The worker process's configuration, set by make_worker; jobs read it.
@@ -128,16 +130,28 @@ def drain_signals() -> int:
     redis.delete(keys.drain_flag)  # from here on, a new signal enqueues a new drain
     processing = keys.processing(job.id)
     claim = redis.register_script(CLAIM_SCRIPT)
-    count = 0
+    count, started = 0, time.monotonic()
     items = redis.lrange(processing, 0, -1)  # left by an earlier run of this job that died
     while True:
         if items:
             store_claim(redis, keys, items)
             redis.delete(processing)
             count += len(items)
+            if _hand_over(redis, started, keys.buffer, keys.drain_flag, job.origin, "worker.drain_signals"):
+                return count
         items = claim(keys=[keys.buffer, processing], args=[CLAIM_SIZE])
         if not items:
             return count
+
+
+def _hand_over(redis, started: float, buffer: str, flag: str, queue_name: str, function: str) -> bool:
+    """Tell a drain job to stop between claims (on SIGTERM, or past DRAIN_BUDGET), leaving the rest of
+    the buffer to a fresh job: a drain under sustained load would otherwise run into its timeout."""
+    if not SHUTDOWN.is_set() and time.monotonic() - started < DRAIN_BUDGET:
+        return False
+    if redis.llen(buffer) and redis.set(flag, 1, nx=True, ex=DRAIN_FLAG_TTL):
+        make_queues(redis)[queue_name].enqueue(function, retry=drain_retry(), job_timeout=600)
+    return True
 
 
 def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
@@ -148,8 +162,8 @@ def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
         with db.atomic():
             result = store_signals(envelopes)
             publish_signal_events(publisher, result)
-    except (peewee.OperationalError, peewee.InterfaceError):
-        raise  # the database is away: the job fails, RQ retries it, the claim is kept
+    except TRANSIENT_ERRORS:
+        raise  # the database is away or the job ran out of time: it fails, RQ retries it, the claim is kept
     except Exception:
         logger.exception("storing a claim of %d signals failed; storing them one by one", len(envelopes))
         result = StoreResult()
@@ -159,7 +173,7 @@ def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
                     single = store_signals([envelope])
                     publish_signal_events(publisher, single)
                 result.merge(single)
-            except (peewee.OperationalError, peewee.InterfaceError):
+            except TRANSIENT_ERRORS:
                 raise
             except Exception as error:
                 logger.error("signal %s could not be stored (%s); kept in %s", envelope.get("id"), error,
@@ -324,13 +338,16 @@ def drain_flow_events() -> int:
     redis.delete(keys.drain_flag)  # from here on, a new event enqueues a new drain
     processing = keys.processing(job.id)
     claim = redis.register_script(CLAIM_SCRIPT)
-    count, published = 0, 0
+    count, published, started = 0, 0, time.monotonic()
     items = redis.lrange(processing, 0, -1)  # left by an earlier run of this job that died
     while True:
         if items:
-            outcome = flow_store.store_claim(redis, keys.dead_letter, items, 1 + len(config.retry_schedule))
+            outcome = flow_store.store_claim(redis, config.redis_prefix, keys.dead_letter, items,
+                                             1 + len(config.retry_schedule))
             redis.delete(processing)
             count, published = count + outcome.stored, published + outcome.published
+            if _hand_over(redis, started, keys.buffer, keys.drain_flag, job.origin, "worker.drain_flow_events"):
+                break
         items = claim(keys=[keys.buffer, processing], args=[flow_store.CLAIM_SIZE])
         if not items:
             break

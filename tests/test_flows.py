@@ -393,8 +393,9 @@ def test_metrics_count_accepted_rejected_and_failed_deliveries(client, org, make
     assert 0 <= latency["p50"] <= latency["p95"] <= latency["p99"]
     assert sum(point["count"] for point in shown["series"]) == 5
     assert sum(point["errors"] for point in shown["series"]) == 3
-    assert len(shown["series"]) == 61 and shown["series"][-1]["t"].endswith(":00.000Z")
-    assert len(metrics(client, org, flow, "7d")["series"]) <= 121
+    assert len(shown["series"]) == 60 and shown["series"][-1]["t"].endswith(":00.000Z")  # the last 60 minutes
+    for window in ("2h", "24h", "7d"):
+        assert len(metrics(client, org, flow, window)["series"]) <= 120
     bad = client.get(f"/v1/flows/{flow['id']}/metrics?window=8d", headers=org["headers"])
     assert bad.status_code == 400 and "window" in bad.get_json()["errors"]
     assert client.get(f"/v1/flows/{flow['id']}/metrics?window=soon", headers=org["headers"]).status_code == 400
@@ -480,3 +481,146 @@ def test_the_playground_sends_through_your_own_flow_only(client, org, other_org,
     assert client.post("/api/playground/test", json={"webhookUrl": flow["webhook_url"], "payload": {}}
                        ).status_code == 401
     assert client.post("/api/playground/test", json={"payload": {}}, headers=org["headers"]).status_code == 400
+
+
+def test_strangers_cannot_use_up_a_flows_rate_budget(client, org, make_flow, flow_key):
+    flow = make_flow(rate_limit_per_second=2)
+    for _ in range(5):
+        assert post(client, flow, CUSTOM_EVENT).status_code == 401
+    started = int(time.time())
+    answers = [post(client, flow, {"event": "tick", "n": n}, **{"X-API-Key": flow_key}).status_code
+               for n in range(2)]
+    if int(time.time()) == started:  # both in the second the strangers used
+        assert answers == [200, 200]
+    assert metrics(client, org, flow)["rejected"] == {"401": 5}
+
+
+def test_event_names_with_wildcards_and_overlong_idempotency_keys_are_400s(client, make_flow, flow_key):
+    flow = make_flow()
+    star = post(client, flow, {"event": "order.*"}, **{"X-API-Key": flow_key})
+    assert star.status_code == 400 and "*" in star.get_json()["errors"]["event"][0]
+    long_key = post(client, flow, CUSTOM_EVENT, **{"X-API-Key": flow_key, "Idempotency-Key": "k" * 501})
+    assert long_key.status_code == 400 and "Idempotency-Key" in long_key.get_json()["errors"]
+
+
+def test_the_senders_timestamp_is_logged_and_forwarded(client, org, make_flow, flow_key, receiver, run_jobs):
+    subscribe(client, org, receiver)
+    flow = make_flow()
+    post(client, flow, CUSTOM_EVENT, **{"X-API-Key": flow_key})
+    run_jobs()
+    assert events(client, org, flow)[0]["timestamp"] == CUSTOM_EVENT["timestamp"]
+    assert json.loads(receiver.received()[0]["body"])["data"]["timestamp"] == CUSTOM_EVENT["timestamp"]
+
+
+def test_nul_characters_are_400s_or_404s_never_500s(client, org, make_flow, flow_key):
+    flow = make_flow()
+    assert client.post("/webhooks/wh_%00abcdefghij", json=CUSTOM_EVENT,
+                       headers={"X-API-Key": flow_key}).status_code in (400, 404)
+    assert client.get("/v1/flows/flow_%00", headers=org["headers"]).status_code == 400
+    assert client.get(f"/v1/flows/{flow['id']}/events?event=%00", headers=org["headers"]).status_code == 400
+    named = client.post("/v1/flows", json={"name": "a\u0000b"}, headers=org["headers"])
+    assert named.status_code == 400 and "name" in named.get_json()["errors"]
+    rule = client.post("/v1/mapping-rules", json={"name": "x", "signal_name": "\u0000"}, headers=org["headers"])
+    assert rule.status_code == 400 and "signal_name" in rule.get_json()["errors"]
+    played = client.post("/api/playground/test", json={"webhookUrl": flow["webhook_url"] + "\u0000",
+                                                       "payload": CUSTOM_EVENT}, headers=org["headers"])
+    assert played.status_code == 400
+
+
+@pytest.mark.parametrize("cursor", ["WyIyMDI2LTAxLTAxVDAwOjAwOjAwIixbMSwyXV0",  # ["2026-01-01T00:00:00",[1,2]]
+                                    "WyIyMDI2LTAxLTAxVDAwOjAwOjAwIiwiYVx1MDAwMCJd",  # ["2026-...","a\u0000"]
+                                    "WzEsMl0", "bm9wZQ"])
+def test_a_tampered_cursor_is_a_400(client, org, make_flow, cursor):
+    flow = make_flow()
+    for path in ("/v1/flows", f"/v1/flows/{flow['id']}/events"):
+        response = client.get(f"{path}?cursor={cursor}", headers=org["headers"])
+        assert response.status_code == 400 and response.get_json()["error"] == "invalid_cursor", path
+
+
+def test_playground_headers_with_line_breaks_are_a_400(client, org, make_flow):
+    flow = make_flow()
+    for headers in ({"X-GitHub-Event": "a\nb"}, {"Bad Name": "x"}, {"X-Nul": "\u0000"}):
+        response = client.post("/api/playground/test", json={"webhookUrl": flow["webhook_url"],
+                                                             "payload": CUSTOM_EVENT, "headers": headers},
+                               headers=org["headers"])
+        assert response.status_code == 400 and "headers" in response.get_json()["errors"], headers
+
+
+def test_events_of_a_flow_deleted_after_accepting_them_are_dropped_quietly(client, org, make_flow, flow_key,
+                                                                           run_jobs, redis):
+    doomed, kept = make_flow(), make_flow()
+    post(client, doomed, CUSTOM_EVENT, **{"X-API-Key": flow_key})
+    post(client, kept, CUSTOM_EVENT, **{"X-API-Key": flow_key})
+    client.delete(f"/v1/flows/{doomed['id']}", headers=org["headers"])
+    run_jobs()
+    assert len(events(client, org, kept)) == 1  # the rest of the claim is stored as usual
+    assert redis.llen("hy:flows:dead-letter") == 0 and redis.llen("hy:flows:buffer") == 0
+
+
+def test_a_long_drain_hands_over_to_a_fresh_job(client, org, make_flow, flow_key, run_jobs, monkeypatch, redis):
+    from rq.registry import FinishedJobRegistry
+
+    import flow_store
+    import worker
+    from queues import INGEST_QUEUE
+
+    monkeypatch.setattr(flow_store, "CLAIM_SIZE", 1)
+    monkeypatch.setattr(worker, "DRAIN_BUDGET", 0)  # every drain stops after its first claim
+    flow = make_flow()
+    for n in range(3):
+        post(client, flow, {"event": "tick", "n": n}, **{"X-API-Key": flow_key})
+    run_jobs()
+    assert sorted(event["data"]["n"] for event in events(client, org, flow)) == [0, 1, 2]  # none lost
+    drains = [job for job in FinishedJobRegistry(INGEST_QUEUE, connection=redis).get_job_ids()
+              if worker.Job.fetch(job, connection=redis).func_name == "worker.drain_flow_events"]
+    assert len(drains) == 3  # one drain per claim, each handing the rest to the next
+
+
+def test_a_drain_that_runs_out_of_time_keeps_its_claim_for_the_retry(client, org, make_flow, flow_key, run_jobs,
+                                                                    monkeypatch, redis):
+    from rq.timeouts import JobTimeoutException
+
+    import flow_store
+
+    real, calls = flow_store.store_flow_events, []
+
+    def slow_once(envelopes, max_attempts):
+        calls.append(len(envelopes))
+        if len(calls) == 1:
+            raise JobTimeoutException("Task exceeded maximum timeout value (600 seconds)")
+        return real(envelopes, max_attempts)
+
+    monkeypatch.setattr(flow_store, "store_flow_events", slow_once)
+    flow = make_flow()
+    post(client, flow, CUSTOM_EVENT, **{"X-API-Key": flow_key, "Idempotency-Key": "once"})
+    run_jobs()  # the first run fails; RQ's retry runs the same job, which finds its claim
+    assert len(events(client, org, flow)) == 1
+    assert redis.llen("hy:flows:dead-letter") == 0
+
+
+def test_a_set_aside_event_releases_its_claim_so_the_senders_retry_gets_in(client, org, make_flow, flow_key,
+                                                                         run_jobs, monkeypatch, redis):
+    import flow_store
+
+    def broken(envelopes, max_attempts):
+        raise ValueError("cannot store this")
+
+    flow = make_flow()
+    with monkeypatch.context() as patch:
+        patch.setattr(flow_store, "store_flow_events", broken)
+        post(client, flow, CUSTOM_EVENT, **{"X-API-Key": flow_key, "Idempotency-Key": "retry-me"})
+        run_jobs()
+    assert redis.llen("hy:flows:dead-letter") == 1
+    retry = post(client, flow, CUSTOM_EVENT, **{"X-API-Key": flow_key, "Idempotency-Key": "retry-me"})
+    assert retry.get_json()["status"] == "queued"  # not answered as a duplicate of the lost one
+    run_jobs()
+    assert len(events(client, org, flow)) == 1
+
+
+def test_a_recovered_claim_goes_back_in_its_order(redis):
+    from signal_buffer import ADOPT_SCRIPT
+
+    redis.rpush("claim", *[str(n) for n in range(2500)])
+    redis.rpush("buffer", "later")
+    assert redis.eval(ADOPT_SCRIPT, 2, "claim", "buffer") == 2500
+    assert [v.decode() for v in redis.lrange("buffer", 0, -1)] == [str(n) for n in range(2500)] + ["later"]

@@ -229,3 +229,23 @@ def test_python_client_batch_with_explicit_nulls_is_accepted(client, org, signal
     run_jobs()
     lead = client.get("/v1/leads?email=jane@example.com", headers=org["headers"]).get_json()["leads"][0]
     assert lead["signal_count"] >= 1
+
+
+def test_a_long_drain_hands_the_rest_of_the_buffer_to_a_fresh_job(client, org, signal_key, run_jobs, monkeypatch,
+                                                                   redis):
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    import worker
+    from queues import INGEST_QUEUE
+
+    monkeypatch.setattr(worker, "CLAIM_SIZE", 1)
+    monkeypatch.setattr(worker, "DRAIN_BUDGET", 0)  # every drain stops after its first claim
+    ids = [post_signal(client, signal_key, {"email": f"u{n}@example.com", "event": "Tick"}).get_json()["id"]
+           for n in range(3)]
+    run_jobs()
+    listed = client.get("/v1/signals", headers=org["headers"]).get_json()["signals"]
+    assert sorted(signal["id"] for signal in listed) == sorted(ids)  # none lost
+    drains = [job for job in FinishedJobRegistry(INGEST_QUEUE, connection=redis).get_job_ids()
+              if Job.fetch(job, connection=redis).func_name == "worker.drain_signals"]
+    assert len(drains) == 3  # one drain per claim, each handing the rest to the next

@@ -25,9 +25,28 @@ def authenticate_management() -> None:
 def load(schema, data, *, partial=False):
     """Load `data` through a marshmallow schema; every bad field is named in a 400."""
     try:
-        return schema.load(data, partial=partial)
+        loaded = schema.load(data, partial=partial)
     except ValidationError as error:
         raise ValidationFailed(error.messages) from None
+    holding_nul = sorted(name for name, value in loaded.items() if _holds_nul(value))
+    if holding_nul:  # Postgres cannot store it in text; no one means it
+        raise ValidationFailed({name: ["Must not contain the NUL character (\\u0000)."] for name in holding_nul})
+    return loaded
+
+
+def _holds_nul(value) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            stack.extend(item)
+    return False
 
 
 def load_body(schema, *, partial=False):
