@@ -6,6 +6,7 @@ their own, flushed before and after, and tables emptied after each test, so they
 
 import json
 import os
+import signal
 import uuid
 
 import peewee
@@ -266,7 +267,8 @@ def worker_process(config, tmp_path):
                     "RETRY_SCHEDULE": ",".join(map(str, config.retry_schedule)),
                     "DELIVERY_TIMEOUT": str(config.delivery_timeout), **env}
         log = open(tmp_path / f"worker-{len(processes)}.log", "w")
-        process = subprocess.Popen([sys.executable, "worker.py"], cwd=root, env=settings, stdout=log, stderr=log)
+        process = subprocess.Popen([sys.executable, "worker.py"], cwd=root, env=settings, stdout=log, stderr=log,
+                                   start_new_session=True)
         processes.append(process)
         return process
 
@@ -277,4 +279,5 @@ def worker_process(config, tmp_path):
             try:
                 process.wait(timeout=20)
             except subprocess.TimeoutExpired:
-                process.kill()
+                os.killpg(process.pid, signal.SIGKILL)  # with the scheduler RQ forked
+                process.wait()

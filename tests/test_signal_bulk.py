@@ -149,7 +149,10 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(app,
 
     def start_worker(name):
         log = open(tmp_path / f"{name}.log", "w")
-        return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log)
+        # A session of its own: SIGKILL goes to the whole group, as when the worker's machine dies, so
+        # the scheduler process RQ forks dies with it instead of living on as an orphan.
+        return subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log,
+                                start_new_session=True)
 
     total = 30_000
     signals = [{"email": f"bulk{n % 500}@x.io", "event": "Imported", "n": n} for n in range(total)]
@@ -162,13 +165,13 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(app,
             if processed >= 3000:
                 break
             time.sleep(0.05)
-        first.send_signal(signal.SIGKILL)
+        os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         killed_at = import_status(client, org, import_id)
         assert 0 < killed_at["processed"] < total, killed_at
     finally:
         if first.poll() is None:
-            first.kill()
+            os.killpg(first.pid, signal.SIGKILL)
     second = start_worker("second")
     try:
         deadline = time.monotonic() + 60
