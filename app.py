@@ -60,16 +60,16 @@ def register_request_hooks(app: Flask) -> None:
     @app.before_request
     def start_request():
         g.started_at = time.perf_counter()
-        query = request.query_string.lower()
-        if "\x00" in request.path or b"%00" in query or b"\x00" in query:
+        query = request.query_string
+        if "\x00" in request.path or (query and (b"%00" in query or b"\x00" in query)):
             raise BadRequest("The URL contains a NUL character.", code="invalid_url")
 
     @app.after_request
     def record_request(response):
         # The rule, never the path: paths carry API keys and webhook tokens.
-        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
-        metrics.REQUESTS.labels(endpoint, request.method, response.status_code).inc()
-        metrics.LATENCY.labels(endpoint).observe(time.perf_counter() - g.get("started_at", time.perf_counter()))
+        rule = request.url_rule
+        metrics.record_request(rule.rule if rule else "unmatched", request.method, response.status_code,
+                               time.perf_counter() - g.get("started_at", time.perf_counter()))
         return response
 
     @app.teardown_request

@@ -17,6 +17,18 @@ LATENCY = Histogram("hookyard_http_request_duration_seconds", "Time to answer an
 
 OUTCOMES_KEY = "metrics:outcomes"
 
+_children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> its counter and histogram
+
+
+def record_request(endpoint: str, method: str, status: int, seconds: float) -> None:
+    """Count one answered request and its latency (children cached: `labels()` is slow on the hot path)."""
+    key = (endpoint, method, status)
+    children = _children.get(key)
+    if children is None:
+        children = _children[key] = (REQUESTS.labels(endpoint, method, status), LATENCY.labels(endpoint))
+    children[0].inc()
+    children[1].observe(seconds)
+
 
 def record_outcome(redis, prefix: str, kind: str, outcome: str, amount: int = 1, pipeline=None) -> None:
     """Count a job or delivery outcome service-wide (e.g. kind="job", outcome="ingest:success")."""

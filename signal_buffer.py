@@ -8,6 +8,7 @@ claim behind, and the next run of the job (RQ re-runs abandoned jobs) stores it 
 """
 
 import datetime
+import time
 
 ACCEPT_SCRIPT = """
 -- KEYS: limits hash, month usage counter, per-second counter, buffer list, drain flag, identities hash
@@ -30,7 +31,7 @@ if month >= 0 and limits[3] ~= '1' then
 end
 redis.call('INCRBY', KEYS[2], n)
 redis.call('EXPIRE', KEYS[2], 3456000)
-if ARGV[3] == '1' then
+if ARGV[3] == '1' and per_second >= 0 then
   redis.call('INCRBY', KEYS[3], n)
   redis.call('EXPIRE', KEYS[3], 2)
 end
@@ -123,7 +124,9 @@ class SignalKeys:
 
 def usage_period(moment: datetime.datetime | None = None) -> str:
     """Return the usage period (`2026-11`) a moment falls in, in UTC."""
-    moment = moment or datetime.datetime.now(datetime.UTC)
+    if moment is None:  # the hot path: every accepted signal asks
+        now = time.gmtime()
+        return f"{now.tm_year:04d}-{now.tm_mon:02d}"
     return moment.strftime("%Y-%m")
 
 

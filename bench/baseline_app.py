@@ -1,8 +1,13 @@
 """The ceiling for this stack: Flask + gunicorn doing a request's own work, answering, queuing nothing.
 
-`/ingest` parses and validates a signal; `/flow` verifies a GitHub signature and reads the event.
+`/ingest` parses and validates a signal; `/ingest-lpush` does that and one plain LPUSH of the body
+(the least any durable queue costs: one Redis round trip); `/flow` verifies a GitHub signature and
+reads the event.
 """
 
+import os
+
+import redis
 from flask import Flask, request
 
 from errors import ApiError, InvalidJson, ValidationFailed
@@ -13,25 +18,41 @@ from schemas import signal_in_schema
 from signal_fields import detect_source, read_fields
 
 GITHUB_SECRET = "It's a Secret to Everybody"
+LPUSH_KEY = "bench:lpush"
 
 
 def create_app() -> Flask:
     """Create the baseline app: one endpoint doing the request-side work of ingestion minus Redis."""
     app = Flask(__name__)
 
-    @app.post("/ingest")
-    def ingest():
+    queue = redis.Redis.from_url(os.environ["REDIS_URL"]) if os.environ.get("REDIS_URL") else None
+
+    def validate():
         require_json_content_type(request)
-        payload = parse_json(read_raw_body(request, 256 * 1024))
+        raw = read_raw_body(request, 256 * 1024)
+        payload = parse_json(raw)
         if not isinstance(payload, dict):
             raise InvalidJson("A signal must be a JSON object.")
         errors = signal_in_schema.validate(payload)
         if errors:
             raise ValidationFailed(errors)
         source = detect_source(payload, None, request.headers.get("X-Source"))
-        fields = read_fields(payload, source)
+        return raw, source, read_fields(payload, source)
+
+    def answer(source, fields):
         return {"id": 1, "message": "Signal received and queued for processing", "source": source,
                 "cold_storage": fields.email is None}, 202
+
+    @app.post("/ingest")
+    def ingest():
+        _raw, source, fields = validate()
+        return answer(source, fields)
+
+    @app.post("/ingest-lpush")
+    def ingest_lpush():
+        raw, source, fields = validate()
+        queue.lpush(LPUSH_KEY, raw)
+        return answer(source, fields)
 
     @app.post("/flow")
     def flow():

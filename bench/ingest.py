@@ -2,7 +2,11 @@
 
 Measures, in one run and on each database (SQLite, and Postgres when BENCH_POSTGRES_URL answers):
   (a) the ceiling: bare Flask + gunicorn parsing and validating the same JSON, answering 202;
-  (b) the single-signal endpoint, and its ratio to (a);
+  (a') the same plus one plain LPUSH of the body: the floor any durable queue adds (one round trip);
+  (b) the single-signal endpoint, and its ratio to (a) and to (a');
+  (a), (a') and (b) run in alternation, BENCH_ROUNDS times, and the medians are reported: this
+  machine's speed drifts by tens of percent over seconds, which one run of each would take for a
+  difference between them;
   (c) signals/s accepted by the bulk endpoint (100,000 signals per request);
   (d) end-to-end signals/s from a bulk request to rows in the database, with one worker;
   (e) a sustained single-signal load with one worker draining: does the buffer stay bounded?
@@ -26,10 +30,12 @@ sys.path.insert(0, ROOT)
 import redis as redis_lib  # noqa: E402
 from playhouse.db_url import connect  # noqa: E402
 
+from bench.baseline_app import LPUSH_KEY  # noqa: E402
 from embedded_redis import EmbeddedRedis, free_port  # noqa: E402
 
 BIN = os.path.dirname(sys.executable)
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
 SIGNAL = {"email": "bench@example.com", "event": "Pricing Page Viewed",
           "properties": {"path": "/pricing", "referrer": "https://example.com/"},
@@ -109,6 +115,36 @@ class Service:
                 process.kill()
 
 
+def median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def compare_single(baseline: str, lpush: str, endpoint: str) -> dict:
+    """Measure (a), (a') and (b) in alternation, ROUNDS times; return the medians and the ratios'."""
+    seconds = max(2, DURATION // 2)
+    rounds = []
+    for number in range(ROUNDS):
+        a, a_lpush, b = wrk(baseline, SIGNAL, seconds), wrk(lpush, SIGNAL, seconds), wrk(endpoint, SIGNAL, seconds)
+        rounds.append((a, a_lpush, b))
+        print(f"   round {number + 1}: (a) {a:.0f}  (a') {a_lpush:.0f}  (b) {b:.0f} req/s"
+              f"  b/a {b / a:.2f}  a'/a {a_lpush / a:.2f}  b/a' {b / a_lpush:.2f}")
+    results = {
+        "a_baseline_rps": median([a for a, _, _ in rounds]),
+        "a_lpush_rps": median([a_lpush for _, a_lpush, _ in rounds]),
+        "b_single_rps": median([b for _, _, b in rounds]),
+        "b_ratio": median([b / a for a, _, b in rounds]),
+        "a_lpush_ratio": median([a_lpush / a for a, a_lpush, _ in rounds]),
+        "b_to_lpush_ratio": median([b / a_lpush for _, a_lpush, b in rounds]),
+    }
+    print(f"(a) bare Flask+gunicorn validate-only: {results['a_baseline_rps']:.0f} req/s (median of {ROUNDS})")
+    print(f"(a') validate + one LPUSH: {results['a_lpush_rps']:.0f} req/s = {results['a_lpush_ratio']:.2f} of (a)")
+    print(f"(b) single-signal endpoint: {results['b_single_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a), "
+          f"{results['b_to_lpush_ratio']:.2f} of (a')")
+    return results
+
+
 def count_signals(database_url: str) -> int:
     database = connect(database_url)
     try:
@@ -136,11 +172,9 @@ def bench_backend(name: str, database_url: str, redis_url: str) -> dict:
             key = json.loads(response.read())["key"]
         baseline = service.start_web("bench.baseline_app:create_app()")
 
-        results["a_baseline_rps"] = wrk(f"{baseline}/ingest", SIGNAL)
-        print(f"(a) bare Flask+gunicorn validate-only: {results['a_baseline_rps']:.0f} req/s")
-        results["b_single_rps"] = wrk(f"{web}/api/signal-staging/webhook/{key}", SIGNAL)
-        results["b_ratio"] = results["b_single_rps"] / results["a_baseline_rps"]
-        print(f"(b) single-signal endpoint: {results['b_single_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a)")
+        results.update(compare_single(f"{baseline}/ingest", f"{baseline}/ingest-lpush",
+                                      f"{web}/api/signal-staging/webhook/{key}"))
+        redis.delete(LPUSH_KEY)
         buffered = redis.llen("hy:signals:buffer")
 
         n = 100_000
