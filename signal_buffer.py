@@ -86,6 +86,7 @@ return #items
 """
 
 LIMITS_MISSING, PER_SECOND_EXCEEDED, MONTH_EXCEEDED = -1, -2, -3
+USAGE_TTL = 3456000  # 40 days: a month's counter outlives its month, for GET /v1/usage
 DRAIN_FLAG_TTL = 60
 
 

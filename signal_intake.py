@@ -4,19 +4,21 @@ Never stores a signal: that is the worker's job. Everything here is fast and bou
 """
 
 import calendar
+import datetime
 import threading
 import time
 
 import orjson
 
 from errors import RateLimited
-from models import IdBlock, RateLimit
+from models import IdBlock, RateLimit, Signal
 from signal_buffer import (
     ACCEPT_SCRIPT,
     DRAIN_FLAG_TTL,
     LIMITS_MISSING,
     MONTH_EXCEEDED,
     PER_SECOND_EXCEEDED,
+    USAGE_TTL,
     SignalKeys,
     identity_field,
     limits_mapping,
@@ -110,10 +112,29 @@ class SignalIntake:
         self.redis.decrby(self.keys.usage(organization_id, usage_period()), count)
 
     def load_limits(self, organization_id: int) -> None:
-        """Copy an organization's limits from the database to Redis, where the accept script reads them."""
+        """Copy an organization's limits from the database to Redis, where the accept script reads them.
+
+        Their absence means Redis has not seen this organization since it started empty (a first
+        signal, or a Redis that lost its data), so this month's usage is reseeded from the database.
+        """
         limits = RateLimit.for_organization(organization_id)
         self.redis.hset(self.keys.limits(organization_id), mapping=limits_mapping(
             limits.raw_signals_per_month, limits.signals_per_second, limits.overages_enabled))
+        self.usage(organization_id)
+
+    def usage(self, organization_id: int) -> int:
+        """Return this month's count of accepted signals, reseeding a lost counter from the stored rows."""
+        key = self.keys.usage(organization_id, usage_period())
+        used = self.redis.get(key)
+        if used is not None:
+            return int(used)
+        now = time.gmtime()
+        month_start = datetime.datetime(now.tm_year, now.tm_mon, 1)
+        stored = Signal.select().where((Signal.organization == organization_id)
+                                       & (Signal.received_at >= month_start)).count()
+        # NX: a request that counted in the meantime already made the key, which then stands.
+        self.redis.set(key, stored, nx=True, ex=USAGE_TTL)
+        return int(self.redis.get(key) or 0)
 
 
 def drain_retry():

@@ -119,6 +119,21 @@ def test_the_month_limit_refuses_with_the_seed_message(client, org, signal_key):
                      "limit": 3, "overages_enabled": False, "overage": 0}
 
 
+def test_a_redis_that_lost_its_data_recounts_the_month_from_stored_signals(client, org, signal_key, run_jobs,
+                                                                           redis):
+    client.put("/v1/rate-limits", json={"raw_signals_per_month": 3, "signals_per_second": None,
+                                        "overages_enabled": False}, headers=org["headers"])
+    for n in range(2):
+        assert client.post(f"{WEBHOOK}/{signal_key}", json={"n": n}).status_code == 202
+    run_jobs()
+    redis.flushdb()  # counters and limits gone; the two stored signals are not
+    assert client.get("/v1/usage", headers=org["headers"]).get_json()["raw_signals"] == 2
+    redis.flushdb()
+    assert client.post(f"{WEBHOOK}/{signal_key}", json={"n": 2}).status_code == 202  # the third of three
+    assert_error(client.post(f"{WEBHOOK}/{signal_key}", json={"n": 3}), 429, "rate_limited")
+    assert client.get("/v1/usage", headers=org["headers"]).get_json()["raw_signals"] == 3
+
+
 def test_a_batch_counts_each_signal_and_is_refused_whole_past_the_limit(client, org, signal_key):
     client.put("/v1/rate-limits", json={"raw_signals_per_month": 5, "signals_per_second": None,
                                         "overages_enabled": False}, headers=org["headers"])

@@ -26,7 +26,7 @@ from schemas import (
     signal_filter_schema,
     signal_schema,
 )
-from signal_buffer import limits_mapping, usage_period
+from signal_buffer import usage_period
 from views.common import authenticate_management, list_args, load_body
 
 bp = Blueprint("signals", __name__, url_prefix="/v1")
@@ -137,7 +137,7 @@ def list_lead_signals(lead_id):
 def get_usage():
     """Show this month's raw signal count against the plan limit."""
     period = usage_period()
-    used = int(current_app.redis.get(_intake().keys.usage(g.organization.id, period)) or 0)
+    used = _intake().usage(g.organization.id)
     limits = RateLimit.for_organization(g.organization.id)
     limit = limits.raw_signals_per_month
     overage = max(0, used - limit) if limit is not None and limits.overages_enabled else 0
@@ -161,8 +161,7 @@ def put_rate_limits():
     for name, value in data.items():
         setattr(limits, name, value)
     limits.save()
-    current_app.redis.hset(_intake().keys.limits(g.organization.id), mapping=limits_mapping(
-        limits.raw_signals_per_month, limits.signals_per_second, limits.overages_enabled))
+    _intake().load_limits(g.organization.id)
     return rate_limit_schema.dump(limits)
 
 
