@@ -185,6 +185,22 @@ class Identity(BaseModel):
         indexes = ((("organization", "kind", "value"), True),)
 
 
+class IdentityAlias(BaseModel):
+    """A Segment alias call: `previous_id` and `user_id` name one person, whichever side a lead claims first."""
+
+    organization = ForeignKeyField(Organization, on_delete="CASCADE")
+    previous_id = CharField(max_length=255)
+    user_id = CharField(max_length=255)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        table_name = "identity_alias"
+        indexes = (
+            (("organization", "previous_id", "user_id"), True),
+            (("organization", "user_id"), False),
+        )
+
+
 class Signal(BaseModel):
     id = BigIntegerField(primary_key=True)  # assigned at receipt from IdBlock, answered in the 202
     organization = ForeignKeyField(Organization, on_delete="CASCADE")
@@ -439,5 +455,5 @@ FlowEvent.add_index(FlowEvent.index(FlowEvent.flow, FlowEvent.dedupe_key, unique
                                     where=FlowEvent.duplicate == False))  # noqa: E712
 
 
-MODELS = [Organization, ApiKey, IdBlock, RateLimit, Lead, Identity, Signal, SignalImport, MappingRule, Endpoint, Event,
-          Delivery, DeliveryAttempt, Member, Project, IngressWebhook, Activity, Flow, FlowEvent]
+MODELS = [Organization, ApiKey, IdBlock, RateLimit, Lead, Identity, IdentityAlias, Signal, SignalImport, MappingRule,
+          Endpoint, Event, Delivery, DeliveryAttempt, Member, Project, IngressWebhook, Activity, Flow, FlowEvent]

@@ -58,7 +58,7 @@ def detect_source(payload: dict, url_source: str | None, header_source: str | No
     return url_source or "generic"
 
 
-def _identifier(value) -> str | None:
+def identifier(value) -> str | None:
     """Return an anonymousId/userId as text (Segment allows numbers), or None when absent."""
     if value is None or value == "" or isinstance(value, (dict, list, bool)):
         return None
@@ -90,8 +90,8 @@ def event_name(payload: dict) -> str | None:
 def read_fields(payload: dict, source: str) -> SignalFields:
     """Extract what Hookyard indexes from a signal payload."""
     return SignalFields(source=source, event=event_name(payload), email=find_email(payload),
-                        anonymous_id=_identifier(payload.get("anonymousId")),
-                        user_id=_identifier(payload.get("userId")),
+                        anonymous_id=identifier(payload.get("anonymousId")),
+                        user_id=identifier(payload.get("userId")),
                         segment_type=payload["type"] if is_segment(payload) else None)
 
 

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from models import Identity, Lead, Signal, db, insert_rows, utcnow
-from signal_fields import SignalFields, dedupe_key, read_fields
+from models import Identity, IdentityAlias, Lead, Signal, db, insert_rows, utcnow
+from signal_fields import SignalFields, dedupe_key, identifier, read_fields
 from signal_mapping import Candidate, credit_rehydrated, map_new_signals
+
+MAX_ALIAS_HOPS = 8
 
 
 @dataclass
@@ -27,6 +29,7 @@ class StoreResult:
     identified: dict = field(default_factory=dict)  # (organization, kind, value) -> lead id
     identities: dict = field(default_factory=lambda: defaultdict(set))  # organization -> {(kind, value)}
     events: list = field(default_factory=list)  # (organization, type, data) from mapping rules
+    aliased: dict = field(default_factory=lambda: defaultdict(set))  # organization -> {ids in alias calls}
 
     def merge(self, other: "StoreResult") -> None:
         self.stored += other.stored
@@ -37,6 +40,8 @@ class StoreResult:
         self.events += other.events
         for organization, values in other.identities.items():
             self.identities[organization] |= values
+        for organization, values in other.aliased.items():
+            self.aliased[organization] |= values
 
 
 def _received_at(milliseconds: int) -> datetime.datetime:
@@ -79,6 +84,7 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
     parsed = [(entry, read_fields(entry["p"], entry["src"])) for entry in entries]
     leads = _upsert_leads(organization_id, parsed, result)
     links = _link_identities(organization_id, parsed, leads, result)
+    _record_aliases(organization_id, parsed, result)
 
     rows = []
     for entry, fields in parsed:
@@ -175,6 +181,68 @@ def _link_identities(organization_id: int, parsed, leads: dict, result: StoreRes
             result.identified[(organization_id, *identity)] = links[identity]
             result.identities[organization_id].add(identity)
     return links
+
+
+def _record_aliases(organization_id: int, parsed, result: StoreResult) -> None:
+    """Keep each alias call's (previousId, userId) pair; `resolve_aliases` links them after commit."""
+    pairs = set()
+    for entry, fields in parsed:
+        previous_id = identifier(entry["p"].get("previousId")) if fields.segment_type == "alias" else None
+        if previous_id and fields.user_id and previous_id != fields.user_id:
+            pairs.add((previous_id, fields.user_id))
+    if pairs:
+        IdentityAlias.insert_many([{"organization": organization_id, "previous_id": previous_id, "user_id": user_id}
+                                   for previous_id, user_id in sorted(pairs)]).on_conflict_ignore().execute()
+        result.aliased[organization_id].update(value for pair in pairs for value in pair)
+
+
+def resolve_aliases(organization_id: int, values) -> dict:
+    """Link both ids of every alias that reaches `values` to the lead either id is linked to.
+
+    Runs after the commit of whatever recorded an alias or linked an id, on both sides of a race
+    (as `rehydrate` does), so an alias and the identify that names its lead may arrive in either
+    order. Chains (a -> b -> c) are followed for MAX_ALIAS_HOPS steps; the first link of an id wins.
+    Returns the links made, (kind, value) -> lead id. previousId may have been an anonymousId or an
+    earlier userId, so it is linked as both.
+    """
+    made, seen, frontier = {}, set(), {value for value in values if value}
+    for _hop in range(MAX_ALIAS_HOPS):
+        frontier -= seen
+        if not frontier:
+            break
+        seen |= frontier
+        pairs = list(IdentityAlias.select(IdentityAlias.previous_id, IdentityAlias.user_id).where(
+            (IdentityAlias.organization == organization_id)
+            & (IdentityAlias.previous_id.in_(frontier) | IdentityAlias.user_id.in_(frontier))).tuples())
+        names = {value for pair in pairs for value in pair}
+        lead_of = _leads_by_value(organization_id, names)
+        wanted = {}
+        for previous_id, user_id in pairs:
+            lead_id = lead_of.get(user_id) or lead_of.get(previous_id)
+            if lead_id is not None:
+                for identity in (("user_id", user_id), ("anonymous_id", previous_id), ("user_id", previous_id)):
+                    wanted.setdefault(identity, lead_id)
+        known = _known_links(organization_id, set(wanted)) if wanted else {}
+        missing = {identity: lead_id for identity, lead_id in wanted.items() if identity not in known}
+        if missing:
+            Identity.insert_many([{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
+                                  for (kind, value), lead_id in missing.items()]).on_conflict_ignore().execute()
+            linked = _known_links(organization_id, set(missing))
+            made.update({identity: lead_id for identity, lead_id in linked.items() if missing[identity] == lead_id})
+        frontier = names
+    return made
+
+
+def _leads_by_value(organization_id: int, values) -> dict:
+    """Return id value -> the lead it was first linked to, whatever its kind."""
+    if not values:
+        return {}
+    found = {}
+    query = (Identity.select(Identity.value, Identity.lead).where(
+        (Identity.organization == organization_id) & Identity.value.in_(values)).order_by(Identity.id).tuples())
+    for value, lead_id in query:
+        found.setdefault(value, lead_id)
+    return found
 
 
 def _known_links(organization_id: int, identities) -> dict:

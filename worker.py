@@ -30,7 +30,7 @@ from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, TRANSIENT_ERRORS, 
 from secretbox import SecretBox
 from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
 from signal_intake import drain_retry
-from signal_store import StoreResult, rehydrate, store_signals
+from signal_store import StoreResult, rehydrate, resolve_aliases, store_signals
 
 logger = logging.getLogger("hookyard.worker")
 
@@ -203,10 +203,17 @@ def publish_events(publisher: Publisher, events: list[tuple]) -> None:
 
 
 def settle(redis, keys: SignalKeys, result: StoreResult, publisher: Publisher) -> None:
-    """After commit: rehydrate cold signals, and cache new identity links for the web's cold check."""
-    for organization_id, identities in result.identities.items():
+    """After commit: follow aliases, rehydrate cold signals, and cache new identity links for the web's
+    cold check."""
+    for organization_id in set(result.identities) | set(result.aliased):
+        identities = set(result.identities.get(organization_id, ()))
         with db.atomic():
-            publish_events(publisher, rehydrate(organization_id, identities))
+            aliased = resolve_aliases(organization_id, {value for _kind, value in identities}
+                                      | result.aliased.get(organization_id, set()))
+            for (kind, value), lead_id in aliased.items():
+                result.identified[(organization_id, kind, value)] = lead_id
+                publisher.publish(organization_id, "lead.identified", {"lead_id": lead_id, kind: value})
+            publish_events(publisher, rehydrate(organization_id, identities | set(aliased)))
     if result.identified:
         with redis.pipeline(transaction=False) as pipe:
             for (organization_id, kind, value), lead_id in result.identified.items():

@@ -37,7 +37,6 @@ def up(migrator, db):
         dedupe_key = CharField(null=True, max_length=64)
         status = CharField(max_length=16)
         data = TextField(null=True)
-        sender_timestamp = CharField(null=True, max_length=64)
         outbound_event_id = CharField(null=True, max_length=40)
         received_at = DateTimeField()
         received_minute = IntegerField()

@@ -29,6 +29,16 @@ def test_migrations_apply_on_top_of_an_older_database(tmp_path):
     database.close()
 
 
+def test_the_migrated_schema_has_every_column_the_models_use(app):
+    """A column added to a model needs a migration of its own: an old database gets no edited one."""
+    from models import MODELS
+
+    for model in MODELS:
+        table = model._meta.table_name
+        columns = {column.name for column in app.database.get_columns(table)}
+        assert {field.column_name for field in model._meta.sorted_fields} <= columns, table
+
+
 def test_create_org_prints_the_key_once_and_stores_its_hash(app, client):
     result = app.test_cli_runner().invoke(args=["create-org", "Initech"])
     assert result.exit_code == 0

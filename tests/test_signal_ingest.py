@@ -1,5 +1,7 @@
 """Signal staging ingestion through the real path: HTTP -> Redis -> worker -> database -> HTTP."""
 
+import json
+
 import pytest
 from conftest import payload, payload_bytes
 
@@ -249,3 +251,93 @@ def test_a_long_drain_hands_the_rest_of_the_buffer_to_a_fresh_job(client, org, s
     drains = [job for job in FinishedJobRegistry(INGEST_QUEUE, connection=redis).get_job_ids()
               if Job.fetch(job, connection=redis).func_name == "worker.drain_signals"]
     assert len(drains) == 3  # one drain per claim, each handing the rest to the next
+
+
+ALIAS_NEW_ID = "507f191e81"  # segment_alias.json: previousId 97980cfea0067 (Peter's userId) -> userId 507f191e81
+
+
+def _signed_in_track(message_id):
+    """A track after the alias: only the new userId, no anonymousId."""
+    return {**payload("segment_track.json"), "anonymousId": None, "userId": ALIAS_NEW_ID, "messageId": message_id}
+
+
+@pytest.mark.parametrize("order", [("identify", "alias", "track"), ("track", "alias", "identify"),
+                                   ("alias", "track", "identify"), ("track", "identify", "alias")])
+def test_an_alias_ties_the_new_user_id_to_the_lead_in_any_order(client, org, signal_key, run_jobs, order):
+    bodies = {"identify": payload("segment_identify.json"), "alias": payload("segment_alias.json"),
+              "track": _signed_in_track("after-alias")}
+    ids = {}
+    for name in order:
+        ids[name] = post_signal(client, signal_key, bodies[name]).get_json()["id"]
+        run_jobs()
+    lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
+    track = client.get(f"/v1/signals/{ids['track']}", headers=org["headers"]).get_json()
+    assert track["lead_id"] == lead["id"] and track["cold_storage"] is False
+    alias = client.get(f"/v1/signals/{ids['alias']}", headers=org["headers"]).get_json()
+    assert alias["lead_id"] == lead["id"]
+    assert lead["signal_count"] == 3
+    # Linked now: the next signal from the new id is attributed at receipt.
+    assert post_signal(client, signal_key, _signed_in_track("later")).get_json()["cold_storage"] is False
+
+
+def test_an_alias_chain_is_followed_to_the_lead(client, org, signal_key, run_jobs):
+    base = payload("segment_alias.json")
+    hops = [("97980cfea0067", "u-2"), ("u-2", "u-3"), ("u-3", "u-4")]
+    for n, (previous_id, user_id) in enumerate(hops):
+        post_signal(client, signal_key, {**base, "previousId": previous_id, "userId": user_id, "messageId": f"a{n}"})
+    track = post_signal(client, signal_key, {**_signed_in_track("t"), "userId": "u-4"}).get_json()
+    run_jobs()
+    assert client.get(f"/v1/signals/{track['id']}", headers=org["headers"]).get_json()["cold_storage"] is True
+    post_signal(client, signal_key, payload("segment_identify.json"))
+    run_jobs()
+    lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
+    assert client.get(f"/v1/signals/{track['id']}", headers=org["headers"]).get_json()["lead_id"] == lead["id"]
+
+
+def test_an_alias_and_its_identify_stored_at_the_same_moment_still_meet(app, config, client, org, signal_key):
+    """Two workers, each committing without seeing the other's row: the after-commit pass of one of them
+    sees both."""
+    import threading
+
+    import orjson
+
+    from signal_buffer import SignalKeys
+    from worker import make_worker, store_claim
+
+    make_worker(config, connection=app.redis)
+    keys = SignalKeys(config.redis_prefix)
+    track = post_signal(client, signal_key, _signed_in_track("cold")).get_json()
+    items = [orjson.dumps({"id": 8_000_000 + n, "org": org["id"], "src": "segment", "at": 1_700_000_000_000,
+                           "p": payload(name)}) for n, name in enumerate(("segment_alias.json",
+                                                                           "segment_identify.json"))]
+    store_claim(app.redis, keys, [app.redis.lpop(keys.buffer)])  # the track, cold
+    barrier, errors = threading.Barrier(2), []
+
+    def store(item):
+        try:
+            barrier.wait()
+            store_claim(app.redis, keys, [item])
+        except Exception as error:  # surfaced below
+            errors.append(error)
+        finally:
+            app.database.close()
+
+    threads = [threading.Thread(target=store, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
+    assert client.get(f"/v1/signals/{track['id']}", headers=org["headers"]).get_json()["lead_id"] == lead["id"]
+
+
+def test_an_alias_publishes_lead_identified_for_the_ids_it_links(client, org, signal_key, run_jobs, receiver):
+    client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["lead.identified"]}, headers=org["headers"])
+    post_signal(client, signal_key, payload("segment_identify.json"))
+    run_jobs()
+    post_signal(client, signal_key, payload("segment_alias.json"))
+    run_jobs()
+    lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
+    identified = [json.loads(request["body"])["data"] for request in receiver.received()]
+    assert {"lead_id": lead["id"], "user_id": ALIAS_NEW_ID} in identified
