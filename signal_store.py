@@ -132,11 +132,15 @@ def _upsert_leads(organization_id: int, parsed: list[tuple[dict, SignalFields]],
     of_organization = (Lead.organization == organization_id) & Lead.email.in_(emails)
     existing = set(Lead.select(Lead.email).where(of_organization).scalars())
     new = sorted(emails - existing)
-    now = utcnow()
-    insert_rows(Lead, [{"organization": organization_id, "email": email, "traits": {}, "score": 0, "created_at": now,
-                        "updated_at": now} for email in new])
+    if new:
+        now = utcnow()
+        # RETURNING names only the rows this transaction inserted: a lead another worker created at the
+        # same moment is skipped by the unique index and not announced twice as lead.created.
+        created = (Lead.insert_many([{"organization": organization_id, "email": email, "traits": {}, "score": 0,
+                                      "created_at": now, "updated_at": now} for email in new])
+                   .on_conflict_ignore().returning(Lead.id, Lead.email).tuples().execute())
+        result.new_leads = [(organization_id, lead_id, email) for lead_id, email in created]
     lead_ids = dict(Lead.select(Lead.email, Lead.id).where(of_organization).tuples())
-    result.new_leads = [(organization_id, lead_ids[email], email) for email in new if email in lead_ids]
     _apply_identify_traits(parsed, lead_ids)
     return lead_ids
 

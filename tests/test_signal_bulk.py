@@ -141,6 +141,38 @@ def test_concurrent_copies_in_separate_transactions_make_one_signal(app, config,
     assert {row.duplicate_of for row in rows if row is not originals[0]} == {originals[0].id}
 
 
+def test_a_lead_created_by_two_workers_at_once_is_announced_once(app, config, client, org, receiver):
+    """Different signals naming the same new email, stored at the same moment: one lead, one lead.created."""
+    from models import Event, Lead
+    from signal_buffer import SignalKeys
+    from worker import make_worker, store_claim
+
+    client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["lead.created"]}, headers=org["headers"])
+    make_worker(config, connection=app.redis)
+    keys = SignalKeys(config.redis_prefix)
+    items = [orjson.dumps({"id": 9_100_000 + n, "org": org["id"], "src": "generic", "at": 1_700_000_000_000,
+                           "p": {"event": f"race {n}", "email": "Same@x.io"}}) for n in range(6)]
+    barrier, errors = threading.Barrier(len(items)), []
+
+    def store(item):
+        try:
+            barrier.wait()
+            store_claim(app.redis, keys, [item])
+        except Exception as error:  # surfaced below
+            errors.append(error)
+        finally:
+            app.database.close()
+
+    threads = [threading.Thread(target=store, args=(item,)) for item in items]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert Lead.select().where(Lead.email == "same@x.io").count() == 1
+    assert Event.select().where(Event.type == "lead.created").count() == 1
+
+
 @pytest.mark.slow
 def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(app, config, client, org, signal_key,
                                                                             tmp_path):
