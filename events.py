@@ -1,7 +1,8 @@
 """Publishing outbound events (worker side): store the event once, fan out one delivery per subscriber.
 
-Every capability publishes through `publish`; the dispatcher (delivery.py) does the sending. An event's
-body is serialized here, once: the exact bytes every attempt sends and signs.
+Every capability publishes through `publish` (or `publish_new`, for a batch of fresh events); the
+dispatcher (delivery.py) does the sending. An event's body is serialized here, once: the exact bytes
+every attempt sends and signs.
 """
 
 import datetime
@@ -52,6 +53,22 @@ def publish(organization_id: int, event_type: str, data: dict, *, event_id: str 
         return Event.get_or_none(Event.id == event_id) or Event.get(
             (Event.organization == organization_id) & (Event.idempotency_key == idempotency_key))
     return event
+
+
+def publish_new(events: list[tuple], max_attempts: int) -> None:
+    """Store fresh events and their deliveries, two statements for all: the caller's transaction makes
+    them exist together. Each item is (event id, organization, type, data, endpoints); the ids must be
+    new (use `publish` for caller-given, possibly repeated ids)."""
+    if not events:
+        return
+    now = utcnow()
+    insert_rows(Event, [{"id": event_id, "organization": organization_id, "type": event_type,
+                         "body": event_body(event_id, event_type, now, data), "idempotency_key": None,
+                         "created_at": now} for event_id, organization_id, event_type, data, _targets in events])
+    insert_rows(Delivery, [{"id": new_public_id("del_"), "organization": organization_id, "endpoint": endpoint.id,
+                            "event": event_id, "status": "pending", "attempts": 0, "max_attempts": max_attempts,
+                            "next_attempt_at": now, "created_at": now}
+                           for event_id, organization_id, _type, _data, targets in events for endpoint in targets])
 
 
 class Publisher:

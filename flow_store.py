@@ -15,10 +15,11 @@ from dataclasses import dataclass, field
 import orjson
 
 from event_types import subscribed
-from events import publish
+from events import publish_new
 from flow_buffer import FlowKeys
 from models import Endpoint, Flow, FlowEvent, db, utcnow
 from queues import TRANSIENT_ERRORS
+from tokens import new_public_id
 
 logger = logging.getLogger(__name__)
 
@@ -54,12 +55,13 @@ class _Subscribers:
 
 
 def store_flow_events(envelopes: list[dict], max_attempts: int) -> Outcome:
-    """Log and fan out a claim of flow events in one transaction (the caller's)."""
+    """Log and fan out a claim of flow events in one transaction (the caller's), a few statements for all."""
     outcome, subscribers = Outcome(), _Subscribers()
     ids = [envelope["id"] for envelope in envelopes]
     stored = {row.id for row in FlowEvent.select(FlowEvent.id).where(FlowEvent.id.in_(ids))}
     flow_ids = list({envelope["flow_id"] for envelope in envelopes})
     flows = {row.id for row in Flow.select(Flow.id).where(Flow.id.in_(flow_ids))}
+    fresh = []
     for envelope in envelopes:
         if envelope["id"] in stored:
             continue  # logged by an earlier run of this claim
@@ -69,49 +71,71 @@ def store_flow_events(envelopes: list[dict], max_attempts: int) -> Outcome:
             logger.warning("dropping event %s: flow %s was deleted", envelope["id"], envelope["flow_id"])
             continue
         stored.add(envelope["id"])
-        outcome.stored += 1
-        if _store_one(envelope, subscribers, max_attempts):
-            outcome.published += 1
+        fresh.append(envelope)
+    if not fresh:
+        return outcome
+    now = utcnow()
+    rows = {envelope["id"]: _log_row(envelope, now) for envelope in fresh}
+    originals = [envelope for envelope in fresh if envelope.get("duplicate_of") is None]
+    plans = {}  # flow event id -> (outbound event id, type, subscribers), for originals anyone subscribes to
+    for envelope in originals:
+        event_type = f"flow.{envelope['event']}"
+        targets = subscribers(envelope["organization_id"], event_type)
+        if targets:
+            plans[envelope["id"]] = (new_public_id("evt_"), event_type, targets)
+    inserted = set()
+    if originals:
+        # The unique index on (flow, dedupe key) among originals decides: RETURNING names the winners.
+        inserted = set(FlowEvent.insert_many([
+            {**rows[envelope["id"]], "duplicate": False, "status": "processed",
+             "outbound_event_id": plans[envelope["id"]][0] if envelope["id"] in plans else None}
+            for envelope in originals]).on_conflict_ignore().returning(FlowEvent.id).tuples().execute())
+        inserted = {event_id for (event_id,) in inserted}
+    # Copies Redis already knew to be duplicates, and originals that lost the race on the unique index.
+    losers = [envelope for envelope in originals if envelope["id"] not in inserted]
+    duplicates = [envelope for envelope in fresh if envelope.get("duplicate_of") is not None] + losers
+    _point_to_winners(losers)
+    if duplicates:
+        FlowEvent.insert_many([{**rows[envelope["id"]], "duplicate": True, "duplicate_of": envelope["duplicate_of"],
+                                "status": "duplicate", "outbound_event_id": None}
+                               for envelope in duplicates]).execute()
+    published = [envelope for envelope in originals if envelope["id"] in inserted and envelope["id"] in plans]
+    publish_new([(plans[envelope["id"]][0], envelope["organization_id"], plans[envelope["id"]][1],
+                  _outbound_data(envelope), plans[envelope["id"]][2]) for envelope in published], max_attempts)
+    outcome.stored, outcome.published = len(fresh), len(published)
     return outcome
 
 
-def _store_one(envelope: dict, subscribers: _Subscribers, max_attempts: int) -> bool:
-    """Log one event; publish it if it is an original with subscribers. Return whether it was published."""
+def _log_row(envelope: dict, now: datetime.datetime) -> dict:
     received_at = datetime.datetime.fromisoformat(envelope["received_at"])
-    now = utcnow()
-    row = {"id": envelope["id"], "organization": envelope["organization_id"], "flow": envelope["flow_id"],
-           "event": envelope["event"], "source": envelope["source"], "verified": envelope["verified"],
-           "dedupe_key": envelope["dedupe_key"], "data": envelope["data"], "received_at": received_at,
-           "sender_timestamp": envelope.get("timestamp"),
-           "received_minute": int(received_at.replace(tzinfo=datetime.UTC).timestamp()) // 60,
-           "processed_at": now, "latency_ms": max(0, int((now - received_at).total_seconds() * 1000))}
-    original = envelope.get("duplicate_of")
-    if original is None:
-        inserted = (FlowEvent.insert(**row, duplicate=False, status="processed").on_conflict_ignore()
-                    .as_rowcount().execute())
-        if inserted:
-            return _publish(envelope, received_at, subscribers, max_attempts)
-        original = (FlowEvent.select(FlowEvent.id)
-                    .where((FlowEvent.flow == envelope["flow_id"]) & (FlowEvent.dedupe_key == envelope["dedupe_key"])
-                           & (FlowEvent.duplicate == False))  # noqa: E712
-                    .scalar())
-    FlowEvent.insert(**row, duplicate=True, duplicate_of=original, status="duplicate").execute()
-    return False
+    return {"id": envelope["id"], "organization": envelope["organization_id"], "flow": envelope["flow_id"],
+            "event": envelope["event"], "source": envelope["source"], "verified": envelope["verified"],
+            "dedupe_key": envelope["dedupe_key"], "data": envelope["data"], "received_at": received_at,
+            "sender_timestamp": envelope.get("timestamp"),
+            "received_minute": int(received_at.replace(tzinfo=datetime.UTC).timestamp()) // 60,
+            "processed_at": now, "latency_ms": max(0, int((now - received_at).total_seconds() * 1000))}
 
 
-def _publish(envelope: dict, received_at, subscribers: _Subscribers, max_attempts: int) -> bool:
-    event_type = f"flow.{envelope['event']}"
-    targets = subscribers(envelope["organization_id"], event_type)
-    if not targets:
-        return False
-    outbound = publish(envelope["organization_id"], event_type, {
-        "flow_id": envelope["flow_id"], "flow_event_id": envelope["id"], "event": envelope["event"],
-        "source": envelope["source"], "verified": envelope["verified"],
-        "received_at": received_at.isoformat(timespec="milliseconds") + "Z", "timestamp": envelope.get("timestamp"),
-        "payload": envelope["data"]},
-        endpoints=targets, max_attempts=max_attempts)
-    FlowEvent.update(outbound_event_id=outbound.id).where(FlowEvent.id == envelope["id"]).execute()
-    return True
+def _point_to_winners(losers: list[dict]) -> None:
+    """Set each losing copy's `duplicate_of` to the original its dedupe key already names."""
+    if not losers:
+        return
+    winners = dict(((flow_id, key), event_id) for event_id, flow_id, key in FlowEvent.select(
+        FlowEvent.id, FlowEvent.flow, FlowEvent.dedupe_key).where(
+        FlowEvent.flow.in_({envelope["flow_id"] for envelope in losers})
+        & FlowEvent.dedupe_key.in_({envelope["dedupe_key"] for envelope in losers})
+        & (FlowEvent.duplicate == False)).tuples())  # noqa: E712
+    for envelope in losers:
+        envelope["duplicate_of"] = winners.get((envelope["flow_id"], envelope["dedupe_key"]))
+
+
+def _outbound_data(envelope: dict) -> dict:
+    """What a `flow.<event>` delivery carries: the sender's payload untouched, and where it came from."""
+    received_at = datetime.datetime.fromisoformat(envelope["received_at"])
+    return {"flow_id": envelope["flow_id"], "flow_event_id": envelope["id"], "event": envelope["event"],
+            "source": envelope["source"], "verified": envelope["verified"],
+            "received_at": received_at.isoformat(timespec="milliseconds") + "Z", "timestamp": envelope.get("timestamp"),
+            "payload": envelope["data"]}
 
 
 def store_claim(redis, prefix: str, dead_letter: str, items: list[bytes], max_attempts: int) -> Outcome:
