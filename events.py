@@ -61,14 +61,19 @@ def publish_new(events: list[tuple], max_attempts: int) -> None:
     new (use `publish` for caller-given, possibly repeated ids)."""
     if not events:
         return
-    now = utcnow()
+    start = utcnow()
+    # A microsecond apart, so the dispatcher (oldest next_attempt_at first) sends them in this order.
+    stamps = [start + datetime.timedelta(microseconds=index) for index in range(len(events))]
     insert_rows(Event, [{"id": event_id, "organization": organization_id, "type": event_type,
                          "body": event_body(event_id, event_type, now, data), "idempotency_key": None,
-                         "created_at": now} for event_id, organization_id, event_type, data, _targets in events])
+                         "created_at": now}
+                        for now, (event_id, organization_id, event_type, data, _targets)
+                        in zip(stamps, events, strict=True)])
     insert_rows(Delivery, [{"id": new_public_id("del_"), "organization": organization_id, "endpoint": endpoint.id,
                             "event": event_id, "status": "pending", "attempts": 0, "max_attempts": max_attempts,
                             "next_attempt_at": now, "created_at": now}
-                           for event_id, organization_id, _type, _data, targets in events for endpoint in targets])
+                           for now, (event_id, organization_id, _type, _data, targets)
+                           in zip(stamps, events, strict=True) for endpoint in targets])
 
 
 class Publisher:

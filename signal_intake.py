@@ -118,9 +118,11 @@ class SignalIntake:
         signal, or a Redis that lost its data), so this month's usage is reseeded from the database.
         """
         limits = RateLimit.for_organization(organization_id)
+        # The count first: while the limits are missing the accept script counts nothing, so no request
+        # can create the usage key (and win the SET NX) with a count that starts from zero.
+        self.usage(organization_id)
         self.redis.hset(self.keys.limits(organization_id), mapping=limits_mapping(
             limits.raw_signals_per_month, limits.signals_per_second, limits.overages_enabled))
-        self.usage(organization_id)
 
     def usage(self, organization_id: int) -> int:
         """Return this month's count of accepted signals, reseeding a lost counter from the stored rows."""

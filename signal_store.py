@@ -18,6 +18,7 @@ from signal_fields import SignalFields, dedupe_key, identifier, read_fields
 from signal_mapping import Candidate, credit_rehydrated, map_new_signals
 
 MAX_ALIAS_HOPS = 8
+IDENTITY_KINDS = ("anonymous_id", "user_id")
 
 
 @dataclass
@@ -78,7 +79,12 @@ def store_signals(envelopes: list[dict]) -> StoreResult:
 def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreResult:
     result = StoreResult()
     already = _existing_ids([entry["id"] for entry in entries])
-    entries = [entry for entry in entries if entry["id"] not in already]  # stored by an earlier run
+    for entry in entries:
+        if entry["id"] in already:
+            # Stored by an earlier run, whose after-commit work (aliases, rehydration) may not have
+            # happened: hand it to this run's `settle` again; that work is safe to repeat.
+            _settle_inputs(organization_id, entry, read_fields(entry["p"], entry["src"]), result)
+    entries = [entry for entry in entries if entry["id"] not in already]
     if not entries:
         return result
     parsed = [(entry, read_fields(entry["p"], entry["src"])) for entry in entries]
@@ -178,7 +184,8 @@ def _link_identities(organization_id: int, parsed, leads: dict, result: StoreRes
                 new_links.setdefault(identity, leads[fields.email])
     if new_links:
         Identity.insert_many([{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
-                              for (kind, value), lead_id in new_links.items()]).on_conflict_ignore().execute()
+                              for (kind, value), lead_id in sorted(new_links.items())]  # one lock order
+                             ).on_conflict_ignore().execute()
     links = _known_links(organization_id, wanted)
     for identity in new_links:
         if identity in links:
@@ -187,13 +194,27 @@ def _link_identities(organization_id: int, parsed, leads: dict, result: StoreRes
     return links
 
 
+def _alias_pair(entry: dict, fields: SignalFields) -> tuple[str, str] | None:
+    """Return an alias call's (previousId, userId), or None."""
+    if fields.segment_type != "alias":
+        return None
+    previous_id = identifier(entry["p"].get("previousId"))
+    if previous_id and fields.user_id and previous_id != fields.user_id:
+        return previous_id, fields.user_id
+    return None
+
+
+def _settle_inputs(organization_id: int, entry: dict, fields: SignalFields, result: StoreResult) -> None:
+    """Note what `settle` must look at for a signal stored earlier: its ids and its alias, if any."""
+    result.identities[organization_id].update(fields.identities)
+    pair = _alias_pair(entry, fields)
+    if pair:
+        result.aliased[organization_id].update(pair)
+
+
 def _record_aliases(organization_id: int, parsed, result: StoreResult) -> None:
     """Keep each alias call's (previousId, userId) pair; `resolve_aliases` links them after commit."""
-    pairs = set()
-    for entry, fields in parsed:
-        previous_id = identifier(entry["p"].get("previousId")) if fields.segment_type == "alias" else None
-        if previous_id and fields.user_id and previous_id != fields.user_id:
-            pairs.add((previous_id, fields.user_id))
+    pairs = {pair for entry, fields in parsed if (pair := _alias_pair(entry, fields))}
     if pairs:
         IdentityAlias.insert_many([{"organization": organization_id, "previous_id": previous_id, "user_id": user_id}
                                    for previous_id, user_id in sorted(pairs)]).on_conflict_ignore().execute()
@@ -201,59 +222,65 @@ def _record_aliases(organization_id: int, parsed, result: StoreResult) -> None:
 
 
 def resolve_aliases(organization_id: int, values) -> dict:
-    """Link both ids of every alias that reaches `values` to the lead either id is linked to.
+    """Link every id of the alias group that `values` reach to the lead one of them is linked to.
 
-    Runs after the commit of whatever recorded an alias or linked an id, on both sides of a race
-    (as `rehydrate` does), so an alias and the identify that names its lead may arrive in either
-    order. Chains (a -> b -> c) are followed for MAX_ALIAS_HOPS steps; the first link of an id wins.
-    Returns the links made, (kind, value) -> lead id. previousId may have been an anonymousId or an
-    earlier userId, so it is linked as both.
+    The group is every id connected to `values` by alias pairs, followed for MAX_ALIAS_HOPS steps;
+    the earliest alias and the oldest lead win where they disagree, and a linked id never moves.
+    previousId may have been an anonymousId or an earlier userId, so it is linked as both. Returns
+    the links this transaction made, (kind, value) -> lead id: a link another worker made at the
+    same moment is not reported twice. The caller runs this after the commit of whatever recorded an
+    alias or linked an id, and again on the links it made (see worker.settle), so an alias and the
+    identify naming its lead meet in whatever order, and however concurrently, they arrive.
     """
-    made, seen, frontier = {}, set(), {value for value in values if value}
+    pairs, group, frontier = {}, set(), {value for value in values if value}
     for _hop in range(MAX_ALIAS_HOPS):
-        frontier -= seen
+        frontier -= group
         if not frontier:
             break
-        seen |= frontier
-        pairs = list(IdentityAlias.select(IdentityAlias.previous_id, IdentityAlias.user_id).where(
+        group |= frontier
+        found = IdentityAlias.select(IdentityAlias.id, IdentityAlias.previous_id, IdentityAlias.user_id).where(
             (IdentityAlias.organization == organization_id)
-            & (IdentityAlias.previous_id.in_(frontier) | IdentityAlias.user_id.in_(frontier))).tuples())
-        names = {value for pair in pairs for value in pair}
-        lead_of = _leads_by_value(organization_id, names)
-        wanted = {}
-        for previous_id, user_id in pairs:
-            lead_id = lead_of.get(user_id) or lead_of.get(previous_id)
-            if lead_id is not None:
-                for identity in (("user_id", user_id), ("anonymous_id", previous_id), ("user_id", previous_id)):
-                    wanted.setdefault(identity, lead_id)
-        known = _known_links(organization_id, set(wanted)) if wanted else {}
-        missing = {identity: lead_id for identity, lead_id in wanted.items() if identity not in known}
-        if missing:
-            Identity.insert_many([{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
-                                  for (kind, value), lead_id in missing.items()]).on_conflict_ignore().execute()
-            linked = _known_links(organization_id, set(missing))
-            made.update({identity: lead_id for identity, lead_id in linked.items() if missing[identity] == lead_id})
-        frontier = names
-    return made
-
-
-def _leads_by_value(organization_id: int, values) -> dict:
-    """Return id value -> the lead it was first linked to, whatever its kind."""
-    if not values:
+            & (IdentityAlias.previous_id.in_(frontier) | IdentityAlias.user_id.in_(frontier))).tuples()
+        fresh = {alias_id: (previous_id, user_id) for alias_id, previous_id, user_id in found if alias_id not in pairs}
+        pairs.update(fresh)
+        frontier = {value for pair in fresh.values() for value in pair}
+    if not pairs:
         return {}
-    found = {}
-    query = (Identity.select(Identity.value, Identity.lead).where(
-        (Identity.organization == organization_id) & Identity.value.in_(values)).order_by(Identity.id).tuples())
-    for value, lead_id in query:
-        found.setdefault(value, lead_id)
-    return found
+    names = {value for pair in pairs.values() for value in pair}
+    links = _known_links(organization_id, {(kind, value) for value in names for kind in IDENTITY_KINDS})
+    lead_of = {}
+    for (_kind, value), lead_id in sorted(links.items(), key=lambda item: item[1]):
+        lead_of.setdefault(value, lead_id)
+    ordered = [pairs[alias_id] for alias_id in sorted(pairs)]
+    changed = True
+    while changed:  # spread leads along the group; each pass links at least one id or stops
+        changed = False
+        for previous_id, user_id in ordered:
+            lead_id = lead_of.get(user_id) or lead_of.get(previous_id)
+            for value in (previous_id, user_id):
+                if lead_id is not None and value not in lead_of:
+                    lead_of[value], changed = lead_id, True
+    wanted = {}
+    for previous_id, user_id in ordered:
+        if user_id in lead_of:
+            wanted[("user_id", user_id)] = lead_of[user_id]
+        if previous_id in lead_of:
+            wanted[("anonymous_id", previous_id)] = wanted[("user_id", previous_id)] = lead_of[previous_id]
+    missing = sorted((identity, lead_id) for identity, lead_id in wanted.items() if identity not in links)
+    if not missing:
+        return {}
+    made = (Identity.insert_many([{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
+                                  for (kind, value), lead_id in missing])
+            .on_conflict_ignore().returning(Identity.kind, Identity.value, Identity.lead).tuples().execute())
+    return {(kind, value): lead_id for kind, value, lead_id in made}
 
 
 def _known_links(organization_id: int, identities) -> dict:
     """Return (kind, value) -> lead id for the identities already linked."""
     values = {value for _kind, value in identities}
+    kinds = {kind for kind, _value in identities}
     query = Identity.select(Identity.kind, Identity.value, Identity.lead).where(
-        (Identity.organization == organization_id) & Identity.value.in_(values))
+        (Identity.organization == organization_id) & Identity.kind.in_(kinds) & Identity.value.in_(values))
     return {(row.kind, row.value): row.lead_id for row in query if (row.kind, row.value) in identities}
 
 

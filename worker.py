@@ -30,7 +30,7 @@ from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, TRANSIENT_ERRORS, 
 from secretbox import SecretBox
 from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
 from signal_intake import drain_retry
-from signal_store import StoreResult, rehydrate, resolve_aliases, store_signals
+from signal_store import MAX_ALIAS_HOPS, StoreResult, rehydrate, resolve_aliases, store_signals
 
 logger = logging.getLogger("hookyard.worker")
 
@@ -207,13 +207,22 @@ def settle(redis, keys: SignalKeys, result: StoreResult, publisher: Publisher) -
     cold check."""
     for organization_id in set(result.identities) | set(result.aliased):
         identities = set(result.identities.get(organization_id, ()))
-        with db.atomic():
-            aliased = resolve_aliases(organization_id, {value for _kind, value in identities}
-                                      | result.aliased.get(organization_id, set()))
-            for (kind, value), lead_id in aliased.items():
-                result.identified[(organization_id, kind, value)] = lead_id
-                publisher.publish(organization_id, "lead.identified", {"lead_id": lead_id, kind: value})
-            publish_events(publisher, rehydrate(organization_id, identities | set(aliased)))
+        values = {value for _kind, value in identities} | result.aliased.get(organization_id, set())
+        for _round in range(MAX_ALIAS_HOPS):
+            with db.atomic():
+                made = resolve_aliases(organization_id, values)
+                announced = set()
+                for (kind, value), lead_id in sorted(made.items()):
+                    result.identified[(organization_id, kind, value)] = lead_id
+                    if value not in announced:  # a previousId is linked as both kinds: one event
+                        announced.add(value)
+                        publisher.publish(organization_id, "lead.identified", {"lead_id": lead_id, kind: value})
+                publish_events(publisher, rehydrate(organization_id, identities | set(made)))
+            if not made:
+                break
+            # Follow the links just committed: an alias committed meanwhile by another worker, whose
+            # own pass ran before these links were visible, is seen now.
+            identities, values = set(made), {value for _kind, value in made}
     if result.identified:
         with redis.pipeline(transaction=False) as pipe:
             for (organization_id, kind, value), lead_id in result.identified.items():

@@ -37,6 +37,15 @@ def test_the_migrated_schema_has_every_column_the_models_use(app):
         table = model._meta.table_name
         columns = {column.name for column in app.database.get_columns(table)}
         assert {field.column_name for field in model._meta.sorted_fields} <= columns, table
+        # ON CONFLICT and the dedupe rules lean on these: each must exist with its uniqueness.
+        indexes = {(tuple(index.columns), index.unique) for index in app.database.get_indexes(table)}
+        for index in model._meta.indexes:
+            if isinstance(index, tuple):
+                names, unique = index
+                expected = tuple(model._meta.fields[name].column_name for name in names)
+            else:
+                expected, unique = tuple(field.column_name for field in index._expressions), index._unique
+            assert (expected, unique) in indexes, (table, expected)
 
 
 def test_create_org_prints_the_key_once_and_stores_its_hash(app, client):

@@ -341,3 +341,39 @@ def test_an_alias_publishes_lead_identified_for_the_ids_it_links(client, org, si
     lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
     identified = [json.loads(request["body"])["data"] for request in receiver.received()]
     assert {"lead_id": lead["id"], "user_id": ALIAS_NEW_ID} in identified
+
+
+def test_aliases_stored_in_one_claim_link_the_whole_chain(client, org, signal_key, run_jobs):
+    post_signal(client, signal_key, payload("segment_identify.json"))  # userId 97980cfea0067 -> Peter
+    run_jobs()
+    base = payload("segment_alias.json")
+    chain = [{**base, "previousId": "u-1", "userId": "u-2", "messageId": "c1"},
+             {**base, "previousId": "u-2", "userId": "97980cfea0067", "messageId": "c2"}]
+    assert client.post(f"{WEBHOOK}/{signal_key}/batch", json=chain).status_code == 202
+    run_jobs()
+    track = post_signal(client, signal_key, {**_signed_in_track("from-u-1"), "userId": "u-1"}).get_json()
+    assert track["cold_storage"] is False  # u-1 is two aliases away from the identified id
+    run_jobs()
+    lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
+    assert client.get(f"/v1/signals/{track['id']}", headers=org["headers"]).get_json()["lead_id"] == lead["id"]
+
+
+def test_after_commit_work_lost_to_a_failure_is_done_by_the_retry(client, org, signal_key, run_jobs, monkeypatch):
+    import worker
+
+    cold = post_signal(client, signal_key, {**payload("segment_track.json"), "userId": None}).get_json()
+    run_jobs()
+    real, calls = worker.settle, []
+
+    def fails_once(*args):
+        calls.append(1)
+        if len(calls) == 1:
+            raise RuntimeError("the database went away between commit and rehydration")
+        return real(*args)
+
+    monkeypatch.setattr(worker, "settle", fails_once)
+    post_signal(client, signal_key, payload("segment_identify.json"))
+    run_jobs()  # the first run stores the identify, then fails; RQ's retry finds it stored and settles it
+    assert len(calls) == 2
+    lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
+    assert client.get(f"/v1/signals/{cold['id']}", headers=org["headers"]).get_json()["lead_id"] == lead["id"]
