@@ -139,6 +139,41 @@ def run_jobs(app, config):
 
 
 @pytest.fixture
+def store_together(app, config):
+    """Store each buffer item as its own claim, all in threads released at the same moment, as workers
+    on several machines would; fail the test if any of them raised."""
+    import threading
+
+    from signal_buffer import SignalKeys
+    from worker import make_worker, store_claim
+
+    make_worker(config, connection=app.redis)
+    keys = SignalKeys(config.redis_prefix)
+
+    def run(items: list[bytes]) -> None:
+        barrier, errors = threading.Barrier(len(items)), []
+
+        def store(item):
+            try:
+                barrier.wait()
+                store_claim(app.redis, keys, [item])
+            except Exception as error:  # surfaced below
+                errors.append(error)
+            finally:
+                app.database.close()
+
+        threads = [threading.Thread(target=store, args=(item,)) for item in items]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert errors == []
+
+    run.keys = keys
+    return run
+
+
+@pytest.fixture
 def org(app):
     """An organization created by the CLI, as a user would; its management key and auth headers."""
     result = app.test_cli_runner().invoke(args=["create-org", "Acme"])

@@ -4,7 +4,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 
 import orjson
@@ -108,67 +107,23 @@ def test_another_organization_sees_none_of_it(client, org, other_org, signal_key
     assert client.get("/v1/signals", headers=h).get_json()["signals"] == []
 
 
-def test_concurrent_copies_in_separate_transactions_make_one_signal(app, config, org):
+def test_concurrent_copies_in_separate_transactions_make_one_signal(org, store_together):
     """Two workers storing the same content at the same moment: the unique index lets one win."""
-    from signal_buffer import SignalKeys
-    from worker import make_worker, store_claim
-
-    make_worker(config, connection=app.redis)
-    keys = SignalKeys(config.redis_prefix)
-    copies = [orjson.dumps({"id": 9_000_000 + n, "org": org["id"], "src": "generic", "at": 1_700_000_000_000,
-                            "p": {"event": "race", "email": "race@x.io"}}) for n in range(8)]
-    barrier = threading.Barrier(len(copies))
-    errors = []
-
-    def store(item):
-        try:
-            barrier.wait()
-            store_claim(app.redis, keys, [item])
-        except Exception as error:  # surfaced below
-            errors.append(error)
-        finally:
-            app.database.close()
-
-    threads = [threading.Thread(target=store, args=(item,)) for item in copies]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    store_together([orjson.dumps({"id": 9_000_000 + n, "org": org["id"], "src": "generic", "at": 1_700_000_000_000,
+                                  "p": {"event": "race", "email": "race@x.io"}}) for n in range(8)])
     rows = list(Signal.select().where(Signal.id >= 9_000_000).order_by(Signal.id))
     originals = [row for row in rows if row.duplicate_of is None]
     assert len(rows) == 8 and len(originals) == 1
     assert {row.duplicate_of for row in rows if row is not originals[0]} == {originals[0].id}
 
 
-def test_a_lead_created_by_two_workers_at_once_is_announced_once(app, config, client, org, receiver):
+def test_a_lead_created_by_two_workers_at_once_is_announced_once(client, org, receiver, store_together):
     """Different signals naming the same new email, stored at the same moment: one lead, one lead.created."""
     from models import Event, Lead
-    from signal_buffer import SignalKeys
-    from worker import make_worker, store_claim
 
     client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["lead.created"]}, headers=org["headers"])
-    make_worker(config, connection=app.redis)
-    keys = SignalKeys(config.redis_prefix)
-    items = [orjson.dumps({"id": 9_100_000 + n, "org": org["id"], "src": "generic", "at": 1_700_000_000_000,
-                           "p": {"event": f"race {n}", "email": "Same@x.io"}}) for n in range(6)]
-    barrier, errors = threading.Barrier(len(items)), []
-
-    def store(item):
-        try:
-            barrier.wait()
-            store_claim(app.redis, keys, [item])
-        except Exception as error:  # surfaced below
-            errors.append(error)
-        finally:
-            app.database.close()
-
-    threads = [threading.Thread(target=store, args=(item,)) for item in items]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
+    store_together([orjson.dumps({"id": 9_100_000 + n, "org": org["id"], "src": "generic", "at": 1_700_000_000_000,
+                                  "p": {"event": f"race {n}", "email": "Same@x.io"}}) for n in range(6)])
     assert Lead.select().where(Lead.email == "same@x.io").count() == 1
     assert Event.select().where(Event.type == "lead.created").count() == 1
 
