@@ -11,7 +11,7 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from peewee import fn
+from peewee import chunked, fn
 
 from models import Identity, IdentityAlias, Lead, Signal, db, insert_rows, utcnow
 from signal_fields import SignalFields, dedupe_key, identifier, read_fields
@@ -19,6 +19,7 @@ from signal_mapping import Candidate, credit_rehydrated, map_new_signals
 
 MAX_ALIAS_HOPS = 8
 IDENTITY_KINDS = ("anonymous_id", "user_id")
+IN_CHUNK = 2000  # values per IN list: an alias group may be large; SQLite allows 32,766 variables
 
 
 @dataclass
@@ -238,9 +239,10 @@ def resolve_aliases(organization_id: int, values) -> dict:
         if not frontier:
             break
         group |= frontier
-        found = IdentityAlias.select(IdentityAlias.id, IdentityAlias.previous_id, IdentityAlias.user_id).where(
+        found = [row for part in chunked(sorted(frontier), IN_CHUNK) for row in IdentityAlias.select(
+            IdentityAlias.id, IdentityAlias.previous_id, IdentityAlias.user_id).where(
             (IdentityAlias.organization == organization_id)
-            & (IdentityAlias.previous_id.in_(frontier) | IdentityAlias.user_id.in_(frontier))).tuples()
+            & (IdentityAlias.previous_id.in_(part) | IdentityAlias.user_id.in_(part))).tuples()]
         fresh = {alias_id: (previous_id, user_id) for alias_id, previous_id, user_id in found if alias_id not in pairs}
         pairs.update(fresh)
         frontier = {value for pair in fresh.values() for value in pair}
@@ -269,19 +271,24 @@ def resolve_aliases(organization_id: int, values) -> dict:
     missing = sorted((identity, lead_id) for identity, lead_id in wanted.items() if identity not in links)
     if not missing:
         return {}
-    made = (Identity.insert_many([{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
-                                  for (kind, value), lead_id in missing])
+    made = {}
+    for part in chunked(missing, IN_CHUNK):
+        made.update(((kind, value), lead_id) for kind, value, lead_id in Identity.insert_many(
+            [{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
+             for (kind, value), lead_id in part])
             .on_conflict_ignore().returning(Identity.kind, Identity.value, Identity.lead).tuples().execute())
-    return {(kind, value): lead_id for kind, value, lead_id in made}
+    return made
 
 
 def _known_links(organization_id: int, identities) -> dict:
     """Return (kind, value) -> lead id for the identities already linked."""
-    values = {value for _kind, value in identities}
     kinds = {kind for kind, _value in identities}
-    query = Identity.select(Identity.kind, Identity.value, Identity.lead).where(
-        (Identity.organization == organization_id) & Identity.kind.in_(kinds) & Identity.value.in_(values))
-    return {(row.kind, row.value): row.lead_id for row in query if (row.kind, row.value) in identities}
+    found = {}
+    for values in chunked(sorted({value for _kind, value in identities}), IN_CHUNK):
+        query = Identity.select(Identity.kind, Identity.value, Identity.lead).where(
+            (Identity.organization == organization_id) & Identity.kind.in_(kinds) & Identity.value.in_(values))
+        found.update({(row.kind, row.value): row.lead_id for row in query if (row.kind, row.value) in identities})
+    return found
 
 
 def _store_duplicates(organization_id: int, rows: list[dict]) -> None:

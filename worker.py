@@ -30,7 +30,7 @@ from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, TRANSIENT_ERRORS, 
 from secretbox import SecretBox
 from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
 from signal_intake import drain_retry
-from signal_store import MAX_ALIAS_HOPS, StoreResult, rehydrate, resolve_aliases, store_signals
+from signal_store import IN_CHUNK, MAX_ALIAS_HOPS, StoreResult, rehydrate, resolve_aliases, store_signals
 
 logger = logging.getLogger("hookyard.worker")
 
@@ -217,7 +217,8 @@ def settle(redis, keys: SignalKeys, result: StoreResult, publisher: Publisher) -
                     if value not in announced:  # a previousId is linked as both kinds: one event
                         announced.add(value)
                         publisher.publish(organization_id, "lead.identified", {"lead_id": lead_id, kind: value})
-                publish_events(publisher, rehydrate(organization_id, identities | set(made)))
+                for part in peewee.chunked(sorted(identities | set(made)), IN_CHUNK):
+                    publish_events(publisher, rehydrate(organization_id, part))
             if not made:
                 break
             # Follow the links just committed: an alias committed meanwhile by another worker, whose

@@ -356,3 +356,34 @@ def test_after_commit_work_lost_to_a_failure_is_done_by_the_retry(client, org, s
     assert len(calls) == 2
     lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
     assert client.get(f"/v1/signals/{cold['id']}", headers=org["headers"]).get_json()["lead_id"] == lead["id"]
+
+
+def test_an_alias_group_past_sqlites_variable_limit_is_linked(app, config, client, org, signal_key, run_jobs,
+                                                                monkeypatch):
+    """SQLite builds differ in how many bound variables one statement may hold (32,766 by default;
+    Debian's allows 250,000): this lowers it to 10,000 so 6,000 ids in one IN query would fail."""
+    import sqlite3
+
+    if not config.database_url.startswith("sqlite"):
+        pytest.skip("a SQLite limit")
+    database_class = type(app.database)
+    connect_hooks = database_class._add_conn_hooks
+
+    def limited(self, conn):
+        connect_hooks(self, conn)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, 10_000)
+
+    monkeypatch.setattr(database_class, "_add_conn_hooks", limited)
+    app.database.close()  # the next connection gets the limit
+    base = payload("segment_alias.json")
+    hub = "97980cfea0067"  # Peter's userId, once identified
+    aliases = [{**base, "previousId": f"device-{n}", "userId": hub, "messageId": f"hub-{n}"} for n in range(6_000)]
+    assert client.post(f"/api/signal-staging/bulk/{signal_key}", json={"signals": aliases}).status_code == 202
+    run_jobs()
+    post_signal(client, signal_key, payload("segment_identify.json"))
+    run_jobs()
+    lead = client.get("/v1/leads?email=peter@example.com", headers=org["headers"]).get_json()["leads"][0]
+    for n in (0, 4_321, 5_999):
+        track = post_signal(client, signal_key, {**_signed_in_track(f"late-{n}"), "userId": f"device-{n}"}).get_json()
+        assert track["cold_storage"] is False, n
+    assert lead["signal_count"] == 6_001  # every alias call, rehydrated onto the lead, and the identify
