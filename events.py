@@ -45,10 +45,8 @@ def publish(organization_id: int, event_type: str, data: dict, *, event_id: str 
             event = Event.create(id=event_id, organization=organization_id, type=event_type,
                                  body=event_body(event_id, event_type, created_at, data),
                                  idempotency_key=idempotency_key, created_at=created_at)
-            insert_rows(Delivery, [{"id": (delivery_ids or {}).get(endpoint.id) or new_public_id("del_"),
-                                    "organization": organization_id, "endpoint": endpoint.id, "event": event.id,
-                                    "status": "pending", "attempts": 0, "max_attempts": max_attempts,
-                                    "next_attempt_at": now, "created_at": now} for endpoint in targets])
+            insert_rows(Delivery, _pending_deliveries(event.id, organization_id, targets, max_attempts, now,
+                                                      delivery_ids))
     except peewee.IntegrityError:
         return Event.get_or_none(Event.id == event_id) or Event.get(
             (Event.organization == organization_id) & (Event.idempotency_key == idempotency_key))
@@ -69,11 +67,17 @@ def publish_new(events: list[tuple], max_attempts: int) -> None:
                          "created_at": now}
                         for now, (event_id, organization_id, event_type, data, _targets)
                         in zip(stamps, events, strict=True)])
-    insert_rows(Delivery, [{"id": new_public_id("del_"), "organization": organization_id, "endpoint": endpoint.id,
-                            "event": event_id, "status": "pending", "attempts": 0, "max_attempts": max_attempts,
-                            "next_attempt_at": now, "created_at": now}
-                           for now, (event_id, organization_id, _type, _data, targets)
-                           in zip(stamps, events, strict=True) for endpoint in targets])
+    insert_rows(Delivery, [row for now, (event_id, organization_id, _type, _data, targets)
+                           in zip(stamps, events, strict=True)
+                           for row in _pending_deliveries(event_id, organization_id, targets, max_attempts, now)])
+
+
+def _pending_deliveries(event_id: str, organization_id: int, targets: list[Endpoint], max_attempts: int,
+                        now: datetime.datetime, delivery_ids: dict | None = None) -> list[dict]:
+    """The delivery rows of one event, one per subscriber, due at once."""
+    return [{"id": (delivery_ids or {}).get(endpoint.id) or new_public_id("del_"), "organization": organization_id,
+             "endpoint": endpoint.id, "event": event_id, "status": "pending", "attempts": 0,
+             "max_attempts": max_attempts, "next_attempt_at": now, "created_at": now} for endpoint in targets]
 
 
 class Publisher:

@@ -86,11 +86,10 @@ def store_flow_events(envelopes: list[dict], max_attempts: int) -> Outcome:
     inserted = set()
     if originals:
         # The unique index on (flow, dedupe key) among originals decides: RETURNING names the winners.
-        inserted = set(FlowEvent.insert_many([
+        inserted = {event_id for (event_id,) in FlowEvent.insert_many([
             {**rows[envelope["id"]], "duplicate": False, "status": "processed",
              "outbound_event_id": plans[envelope["id"]][0] if envelope["id"] in plans else None}
-            for envelope in originals]).on_conflict_ignore().returning(FlowEvent.id).tuples().execute())
-        inserted = {event_id for (event_id,) in inserted}
+            for envelope in originals]).on_conflict_ignore().returning(FlowEvent.id).tuples().execute()}
     # Copies Redis already knew to be duplicates, and originals that lost the race on the unique index.
     losers = [envelope for envelope in originals if envelope["id"] not in inserted]
     duplicates = [envelope for envelope in fresh if envelope.get("duplicate_of") is not None] + losers
@@ -101,7 +100,8 @@ def store_flow_events(envelopes: list[dict], max_attempts: int) -> Outcome:
                                for envelope in duplicates]).execute()
     published = [envelope for envelope in originals if envelope["id"] in inserted and envelope["id"] in plans]
     publish_new([(plans[envelope["id"]][0], envelope["organization_id"], plans[envelope["id"]][1],
-                  _outbound_data(envelope), plans[envelope["id"]][2]) for envelope in published], max_attempts)
+                  _outbound_data(envelope, rows[envelope["id"]]["received_at"]), plans[envelope["id"]][2])
+                 for envelope in published], max_attempts)
     outcome.stored, outcome.published = len(fresh), len(published)
     return outcome
 
@@ -129,9 +129,8 @@ def _point_to_winners(losers: list[dict]) -> None:
         envelope["duplicate_of"] = winners.get((envelope["flow_id"], envelope["dedupe_key"]))
 
 
-def _outbound_data(envelope: dict) -> dict:
+def _outbound_data(envelope: dict, received_at: datetime.datetime) -> dict:
     """What a `flow.<event>` delivery carries: the sender's payload untouched, and where it came from."""
-    received_at = datetime.datetime.fromisoformat(envelope["received_at"])
     return {"flow_id": envelope["flow_id"], "flow_event_id": envelope["id"], "event": envelope["event"],
             "source": envelope["source"], "verified": envelope["verified"],
             "received_at": received_at.isoformat(timespec="milliseconds") + "Z", "timestamp": envelope.get("timestamp"),

@@ -16,11 +16,11 @@ def encode_cursor(last_id) -> str:
 def decode_cursor(cursor: str):
     """Return the id a cursor continues after; a cursor that was not ours is a 400."""
     try:
-        (last_id,) = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        (last_id,) = _unpack(cursor)
     except (ValueError, TypeError):
-        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor") from None
+        raise _not_ours() from None
     if not _usable_id(last_id):
-        raise BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
+        raise _not_ours()
     return last_id
 
 
@@ -51,17 +51,24 @@ def paginate_by_time(query, time_field, id_field, *, limit: int, cursor: str | N
 
 def _decode_time_cursor(cursor: str):
     """Return the (naive UTC time, id) a time cursor continues after; anything else is a 400."""
-    refusal = BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
     try:
-        moment, last_id = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        moment, last_id = _unpack(cursor)
         moment = datetime.datetime.fromisoformat(moment)
     except (ValueError, TypeError):
-        raise refusal from None
+        raise _not_ours() from None
     if moment.tzinfo is not None:
         moment = moment.astimezone(datetime.UTC).replace(tzinfo=None)
     if not _usable_id(last_id):
-        raise refusal
+        raise _not_ours()
     return moment, last_id
+
+
+def _unpack(cursor: str):
+    return orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+
+
+def _not_ours() -> BadRequest:
+    return BadRequest("The cursor is not one this API returned.", code="invalid_cursor")
 
 
 def _usable_id(value) -> bool:

@@ -126,12 +126,12 @@ class SignalIntake:
 
     def usage(self, organization_id: int) -> int:
         """Return this month's count of accepted signals, reseeding a lost counter from the stored rows."""
-        key = self.keys.usage(organization_id, usage_period())
+        period = usage_period()
+        key = self.keys.usage(organization_id, period)
         used = self.redis.get(key)
         if used is not None:
             return int(used)
-        now = time.gmtime()
-        month_start = datetime.datetime(now.tm_year, now.tm_mon, 1)
+        month_start = datetime.datetime.strptime(period, "%Y-%m")
         stored = Signal.select().where((Signal.organization == organization_id)
                                        & (Signal.received_at >= month_start)).count()
         # NX: a request that counted in the meantime already made the key, which then stands.

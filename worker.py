@@ -125,33 +125,40 @@ def make_worker(worker_config: Config, connection=None, **options) -> HookyardWo
 
 def drain_signals() -> int:
     """Store every signal waiting in the ingest buffer, a claim at a time; return how many."""
+    keys = SignalKeys(config.redis_prefix)
+
+    def store(redis, items: list[bytes]) -> int:
+        store_claim(redis, keys, items)
+        return len(items)
+
+    return _drain(keys, CLAIM_SIZE, store)
+
+
+def _drain(keys, claim_size: int, store) -> int:
+    """Store what waits in a buffer (signals or flow events), a claim per `store(redis, items)` call.
+
+    Takes first the claim a dead run of this job left behind. Stops between claims on SIGTERM or
+    past DRAIN_BUDGET and hands the rest of the buffer to a fresh job: a drain under sustained load
+    would otherwise run into its timeout. Returns what `store` counted.
+    """
     job = get_current_job()
-    redis, keys = job.connection, SignalKeys(config.redis_prefix)
-    redis.delete(keys.drain_flag)  # from here on, a new signal enqueues a new drain
+    redis = job.connection
+    redis.delete(keys.drain_flag)  # from here on, a new item enqueues a new drain
     processing = keys.processing(job.id)
     claim = redis.register_script(CLAIM_SCRIPT)
     count, started = 0, time.monotonic()
     items = redis.lrange(processing, 0, -1)  # left by an earlier run of this job that died
     while True:
         if items:
-            store_claim(redis, keys, items)
+            count += store(redis, items)
             redis.delete(processing)
-            count += len(items)
-            if _hand_over(redis, started, keys.buffer, keys.drain_flag, job.origin, "worker.drain_signals"):
+            if SHUTDOWN.is_set() or time.monotonic() - started >= DRAIN_BUDGET:
+                if redis.llen(keys.buffer) and redis.set(keys.drain_flag, 1, nx=True, ex=DRAIN_FLAG_TTL):
+                    make_queues(redis)[job.origin].enqueue(job.func_name, retry=drain_retry(), job_timeout=600)
                 return count
-        items = claim(keys=[keys.buffer, processing], args=[CLAIM_SIZE])
+        items = claim(keys=[keys.buffer, processing], args=[claim_size])
         if not items:
             return count
-
-
-def _hand_over(redis, started: float, buffer: str, flag: str, queue_name: str, function: str) -> bool:
-    """Tell a drain job to stop between claims (on SIGTERM, or past DRAIN_BUDGET), leaving the rest of
-    the buffer to a fresh job: a drain under sustained load would otherwise run into its timeout."""
-    if not SHUTDOWN.is_set() and time.monotonic() - started < DRAIN_BUDGET:
-        return False
-    if redis.llen(buffer) and redis.set(flag, 1, nx=True, ex=DRAIN_FLAG_TTL):
-        make_queues(redis)[queue_name].enqueue(function, retry=drain_retry(), job_timeout=600)
-    return True
 
 
 def store_claim(redis, keys: SignalKeys, items: list[bytes]) -> StoreResult:
@@ -350,26 +357,17 @@ def store_activity(activity: dict) -> str:
 
 def drain_flow_events() -> int:
     """Store every event waiting in the flow buffer, a claim per transaction; return how many."""
-    job = get_current_job()
-    redis, keys = job.connection, FlowBufferKeys(config.redis_prefix)
-    redis.delete(keys.drain_flag)  # from here on, a new event enqueues a new drain
-    processing = keys.processing(job.id)
-    claim = redis.register_script(CLAIM_SCRIPT)
-    count, published, started = 0, 0, time.monotonic()
-    items = redis.lrange(processing, 0, -1)  # left by an earlier run of this job that died
-    while True:
-        if items:
-            outcome = flow_store.store_claim(redis, config.redis_prefix, keys.dead_letter, items,
-                                             1 + len(config.retry_schedule))
-            redis.delete(processing)
-            count, published = count + outcome.stored, published + outcome.published
-            if _hand_over(redis, started, keys.buffer, keys.drain_flag, job.origin, "worker.drain_flow_events"):
-                break
-        items = claim(keys=[keys.buffer, processing], args=[flow_store.CLAIM_SIZE])
-        if not items:
-            break
-    if published:
-        request_dispatch(redis, config.redis_prefix)
+    keys, published = FlowBufferKeys(config.redis_prefix), []
+
+    def store(redis, items: list[bytes]) -> int:
+        outcome = flow_store.store_claim(redis, config.redis_prefix, keys.dead_letter, items,
+                                         1 + len(config.retry_schedule))
+        published.append(outcome.published)
+        return outcome.stored
+
+    count = _drain(keys, flow_store.CLAIM_SIZE, store)
+    if sum(published):
+        request_dispatch(get_current_job().connection, config.redis_prefix)
     return count
 
 
