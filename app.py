@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 import metrics
 from config import Config
 from errors import ApiError, BadRequest, ServiceUnavailable
+from flow_intake import FlowScripts
 from migrate import migrate
 from models import Organization, bind_database, db
 from queues import INGEST_QUEUE, connect_redis, make_queues
@@ -46,6 +47,7 @@ def create_app(config: Config | None = None) -> Flask:
     if app.redis:
         app.extensions["signal_intake"] = SignalIntake(app.redis, SignalKeys(config.redis_prefix),
                                                        app.queues[INGEST_QUEUE])
+        app.extensions["flow_scripts"] = FlowScripts(app.redis)
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_request_hooks(app)

@@ -23,6 +23,13 @@ if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then drain = 1 end
 return {earlier or '', drain}
 """
 
+RATE_SCRIPT = """
+-- KEYS: this second's request counter of a flow. Returns the count, this request included.
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 2)
+return count
+"""
+
 
 class FlowBufferKeys:
     """The Redis keys of the flow buffer, shared by every flow: web appends, worker drains."""

@@ -1,11 +1,12 @@
-"""Receiving a flow request (web side): find the flow, rate limit, authenticate, read, claim, queue.
+"""Receiving a flow request (web side): find the flow, authenticate, rate limit, read, claim, queue.
 
-The order is deliberate. The rate limit comes before authentication, so a sender hammering a flow
-with bad signatures costs one Redis round trip each. Signatures are checked over the raw bytes before
-the body is parsed. Rejections (400, 401, 404 for a paused flow, 413, 415, 429) are counted per flow
-and minute in Redis, for the flow's metrics.
+The order is deliberate. Authentication comes before the rate limit, so a stranger who knows a flow's
+URL cannot use up its budget. Signatures are checked over the raw bytes before the body is parsed.
+Rejections (400, 401, 404 for a paused flow, 413, 415, 429) are counted per flow and minute in Redis,
+for the flow's metrics.
 
-Accepting is one Redis round trip: a Lua script looks up the sender's id (GitHub delivery, Stripe
+Accepting is one Redis call (the rate limit another), each shared with concurrent requests' calls
+under gevent (script_batch.py): a Lua script looks up the sender's id (GitHub delivery, Stripe
 event id, Idempotency-Key, body id), claims it if new, appends the event to the flow buffer and says
 whether a drain job must be queued. The claim and the event are written together, so a claim never
 stands for an event that was not accepted. The worker stores the buffer in chunks (flow_store.py);
@@ -22,12 +23,13 @@ import orjson
 
 from api_key_auth import authenticate_api_key
 from errors import ApiError, InvalidJson, NotFound, RateLimited, Unauthorized, UnsupportedMediaType, ValidationFailed
-from flow_buffer import ACCEPT_SCRIPT, DRAIN_FLAG_TTL, FlowKeys
+from flow_buffer import ACCEPT_SCRIPT, DRAIN_FLAG_TTL, RATE_SCRIPT, FlowKeys
 from flow_signatures import SignatureError, verify_event_signature, verify_github, verify_stripe
 from flow_sources import FlowMessage, event_name_problem, idempotency_key_problem, read_message
 from jsonbody import is_json_mimetype, parse_json
 from models import Flow, utcnow
 from queues import INGEST_QUEUE
+from script_batch import ScriptBatcher
 from signal_intake import drain_retry
 from tokens import new_public_id
 
@@ -79,13 +81,17 @@ def forget(webhook_id: str) -> None:
         _cache.pop(webhook_id, None)
 
 
-def check_rate(redis, keys: FlowKeys, flow: FlowRecord) -> None:
+class FlowScripts:
+    """A process's callers of the flow scripts; concurrent requests share their round trips."""
+
+    def __init__(self, redis):
+        self.rate = ScriptBatcher(redis, RATE_SCRIPT, "flow_rate")
+        self.accept = ScriptBatcher(redis, ACCEPT_SCRIPT, "flow_accept")
+
+
+def check_rate(scripts: FlowScripts, keys: FlowKeys, flow: FlowRecord) -> None:
     """Admit a request while this second's count is under the flow's limit; else answer 429."""
-    second = int(time.time())
-    with redis.pipeline(transaction=False) as pipe:
-        pipe.incr(keys.rate(second))
-        pipe.expire(keys.rate(second), 2)
-        count, _ = pipe.execute()
+    count = scripts.rate([keys.rate(int(time.time()))], [])
     if count > flow.rate_limit_per_second:
         raise RateLimited(f"This flow accepts {flow.rate_limit_per_second} events per second; try again in a second.",
                           retry_after=1)
@@ -172,7 +178,8 @@ def read(headers, body) -> FlowMessage:
     return message
 
 
-def accept(redis, queues, keys: FlowKeys, flow: FlowRecord, message: FlowMessage, verified: bool) -> dict:
+def accept(scripts: FlowScripts, queues, keys: FlowKeys, flow: FlowRecord, message: FlowMessage,
+           verified: bool) -> dict:
     """Append the event to the flow buffer and answer for it: queued, or a duplicate of an earlier one."""
     event_id = new_public_id("fev_")
     envelope = orjson.dumps({
@@ -180,9 +187,8 @@ def accept(redis, queues, keys: FlowKeys, flow: FlowRecord, message: FlowMessage
         "source": message.source, "data": message.data, "dedupe_key": message.dedupe_key, "verified": verified,
         "timestamp": message.timestamp, "received_at": utcnow().isoformat()})
     claim = keys.claim(message.dedupe_key) if message.dedupe_key else ""
-    earlier, drain = redis.register_script(ACCEPT_SCRIPT)(
-        keys=[claim, keys.shared.buffer, keys.shared.drain_flag], args=[event_id, CLAIM_SECONDS, envelope,
-                                                                        DRAIN_FLAG_TTL])
+    earlier, drain = scripts.accept([claim, keys.shared.buffer, keys.shared.drain_flag],
+                                    [event_id, CLAIM_SECONDS, envelope, DRAIN_FLAG_TTL])
     if drain:
         queues[INGEST_QUEUE].enqueue("worker.drain_flow_events", retry=drain_retry(), job_timeout=600)
     if earlier:
@@ -191,8 +197,8 @@ def accept(redis, queues, keys: FlowKeys, flow: FlowRecord, message: FlowMessage
     return {"id": event_id, "status": "queued", "event": message.event}
 
 
-def receive(redis, queues, prefix: str, flow: FlowRecord, raw_reader, mimetype: str, headers, *,
-            trusted: bool = False) -> dict:
+def receive(redis, scripts: FlowScripts, queues, prefix: str, flow: FlowRecord, raw_reader, mimetype: str, headers,
+            *, trusted: bool = False) -> dict:
     """Run a request through a flow; raise ApiError for a refusal, which is counted for the flow's metrics."""
     keys = FlowKeys(prefix, flow.id)
     try:
@@ -201,9 +207,9 @@ def receive(redis, queues, prefix: str, flow: FlowRecord, raw_reader, mimetype: 
         raw = raw_reader()
         verified = authenticate(flow, headers, raw, trusted=trusted)
         # Counted after authentication: a stranger who knows the URL cannot use up the flow's budget.
-        check_rate(redis, keys, flow)
+        check_rate(scripts, keys, flow)
         message = read(headers, read_body(raw, mimetype, headers))
     except ApiError as error:
         record_rejection(redis, keys, error.status)
         raise
-    return accept(redis, queues, keys, flow, message, verified)
+    return accept(scripts, queues, keys, flow, message, verified)

@@ -7,8 +7,10 @@ from config import VAR_DIR
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "gthread"
-threads = int(os.environ.get("WEB_THREADS", "4"))
+# Greenlets, not threads: a request waiting on Redis or Postgres costs a cheap switch instead of an OS
+# thread's wake-up, and concurrent requests' Redis calls share round trips (script_batch.py).
+worker_class = "gevent"
+worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 keepalive = 5
 # Paths carry API keys and webhook tokens: the access log (ACCESS_LOG=true) shows them redacted.
 accesslog = "-" if os.environ.get("ACCESS_LOG", "").lower() in ("1", "true", "yes") else None
@@ -30,3 +32,10 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+def post_worker_init(worker):
+    """gevent has patched sockets by now; make Postgres queries cooperative too."""
+    import cooperative
+
+    cooperative.patch_postgres_driver()

@@ -15,6 +15,9 @@ REQUESTS = Counter("hookyard_http_requests_total", "HTTP requests answered.", ["
 LATENCY = Histogram("hookyard_http_request_duration_seconds", "Time to answer an HTTP request.", ["endpoint"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
+ROUND_TRIPS = Histogram("hookyard_redis_batch_calls", "Calls carried by each pipelined Redis round trip of a web "
+                        "process (group commit), by script.", ["script"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+
 OUTCOMES_KEY = "metrics:outcomes"
 
 _children: dict[tuple, tuple] = {}  # (endpoint, method, status) -> its counter and histogram
@@ -28,6 +31,11 @@ def record_request(endpoint: str, method: str, status: int, seconds: float) -> N
         children = _children[key] = (REQUESTS.labels(endpoint, method, status), LATENCY.labels(endpoint))
     children[0].inc()
     children[1].observe(seconds)
+
+
+def record_round_trip(script: str, calls: int) -> None:
+    """Count one pipelined round trip of the web process and the calls it carried."""
+    ROUND_TRIPS.labels(script).observe(calls)
 
 
 def record_outcome(redis, prefix: str, kind: str, outcome: str, amount: int = 1, pipeline=None) -> None:

@@ -44,9 +44,10 @@ def open_database(url: str):
         pragmas = {"journal_mode": "wal", "busy_timeout": 5000, "synchronous": "normal", "foreign_keys": 1}
         return connect(url, pragmas=pragmas, lock_type="IMMEDIATE")
     if url.startswith(("postgres://", "postgresql://")):
-        # A pool: a web request or a job borrows a connection instead of opening one.
+        # A pool: a web request or a job borrows a connection instead of opening one. A web process
+        # serves many requests at once (gevent): past 20 at the database they wait for a connection.
         scheme, rest = url.split("://", 1)
-        return connect(f"{scheme}+pool://{rest}", max_connections=20, stale_timeout=300)
+        return connect(f"{scheme}+pool://{rest}", max_connections=20, stale_timeout=300, timeout=10)
     return connect(url)
 
 

@@ -9,9 +9,12 @@ import threading
 import time
 
 import orjson
+from peewee import SqliteDatabase
 
+import cooperative
 from errors import RateLimited
-from models import IdBlock, RateLimit, Signal
+from models import IdBlock, RateLimit, Signal, db
+from script_batch import ScriptBatcher
 from signal_buffer import (
     ACCEPT_SCRIPT,
     DRAIN_FLAG_TTL,
@@ -43,14 +46,27 @@ class IdAllocator:
     def take(self, count: int) -> int:
         """Return the first of `count` consecutive, never-used ids."""
         if count >= self.block_size:
-            return IdBlock.allocate(self.name, count)
+            return self._allocate(count)
         with self.lock:
             if self.end - self.next_id < count:
-                self.next_id = IdBlock.allocate(self.name, self.block_size)
+                self.next_id = self._allocate(self.block_size)
                 self.end = self.next_id + self.block_size
             first = self.next_id
             self.next_id += count
             return first
+
+    def _allocate(self, count: int) -> int:
+        # A write: on SQLite it may wait for the worker's lock, which under gevent would hold up every
+        # request of this process, so it runs in a thread there, on a connection of its own. (Postgres
+        # waits cooperatively: cooperative.patch_postgres_driver.)
+        if cooperative.enabled() and isinstance(db.obj, SqliteDatabase):
+            return cooperative.in_thread(_allocate_on_own_connection, self.name, count)
+        return IdBlock.allocate(self.name, count)
+
+
+def _allocate_on_own_connection(name: str, count: int) -> int:
+    with db.connection_context():
+        return IdBlock.allocate(name, count)
 
 
 class SignalIntake:
@@ -61,7 +77,7 @@ class SignalIntake:
         self.keys = keys
         self.queue = queue
         self.allocator = allocator or IdAllocator()
-        self.accept_script = redis.register_script(ACCEPT_SCRIPT)
+        self.accept_script = ScriptBatcher(redis, ACCEPT_SCRIPT, "signal_accept")
 
     def accept(self, organization_id: int, items: list[tuple[bytes, SignalFields]], *, push: bool = True,
                per_second: bool = True) -> list[bool]:
@@ -79,10 +95,10 @@ class SignalIntake:
             identity_fields = [identity_field(kind, value) for kind, value in fields.identities]
             identity_fields += [""] * (2 - len(identity_fields))
             args += [envelope if push else b"", *identity_fields, int(fields.email is not None)]
-        result = self.accept_script(keys=keys, args=args)
+        result = self.accept_script(keys, args)
         if result[0] == LIMITS_MISSING:
             self.load_limits(organization_id)
-            result = self.accept_script(keys=keys, args=args)
+            result = self.accept_script(keys, args)
         if result[0] == PER_SECOND_EXCEEDED:
             raise RateLimited("Signal rate limit reached for this second; retry shortly.", retry_after=1)
         if result[0] == MONTH_EXCEEDED:

@@ -21,8 +21,8 @@ bp = Blueprint("flow_ingress", __name__)
 
 def _receive(flow, raw_reader, mimetype: str, headers, *, trusted: bool = False) -> dict:
     config = current_app.config["HOOKYARD"]
-    return flow_intake.receive(current_app.redis, current_app.queues, config.redis_prefix, flow, raw_reader, mimetype,
-                               headers, trusted=trusted)
+    return flow_intake.receive(current_app.redis, current_app.extensions["flow_scripts"], current_app.queues,
+                               config.redis_prefix, flow, raw_reader, mimetype, headers, trusted=trusted)
 
 
 def _flow(webhook_id: str):

@@ -1,0 +1,208 @@
+"""The web process as deployed: gunicorn's gevent worker, whose concurrent requests share Redis round trips.
+
+Other tests call the Flask app in-process, where nothing is patched and each call makes its own
+round trip. These run the real server (the Procfile's command) or, for the group commit itself,
+a gevent-patched Python, so the path that production takes is the one tested.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from embedded_redis import free_port
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+VENV_BIN = os.path.dirname(sys.executable)
+
+
+def run_patched(code: str, redis_url: str) -> dict:
+    """Run `code` in a gevent-patched Python (as gunicorn's worker is) and return the JSON it prints."""
+    program = "from gevent import monkey\nmonkey.patch_all()\n" + textwrap.dedent(code)
+    result = subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=dict(os.environ, TEST_REDIS=redis_url),
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+BATCHER_SETUP = """
+    import json, os
+    import gevent, redis
+    from prometheus_client import REGISTRY
+    from script_batch import ScriptBatcher
+
+    client = redis.Redis.from_url(os.environ["TEST_REDIS"])
+    SCRIPT = "if ARGV[1] == 'fail' then return redis.error_reply('refused ' .. ARGV[2]) end " \\
+             "return {ARGV[1], redis.call('INCR', KEYS[1])}"
+
+    def round_trips(name):
+        return (REGISTRY.get_sample_value("hookyard_redis_batch_calls_count", {"script": name}) or 0,
+                REGISTRY.get_sample_value("hookyard_redis_batch_calls_sum", {"script": name}) or 0)
+"""
+
+
+def test_concurrent_calls_share_round_trips_and_each_gets_its_own_answer(redis, redis_url):
+    out = run_patched(BATCHER_SETUP + """
+    batcher = ScriptBatcher(client, SCRIPT, "t")
+    calls = [gevent.spawn(batcher, ["counter"], [f"call-{n}"]) for n in range(300)]
+    gevent.joinall(calls, raise_error=True)
+    print(json.dumps({"answers": [[a.decode(), n] for a, n in (c.value for c in calls)],
+                      "round_trips": round_trips("t")}))
+    """, redis_url)
+    answers = out["answers"]
+    # Each caller got the answer to its own call, and every call ran exactly once.
+    assert [echo for echo, _ in answers] == [f"call-{n}" for n in range(300)]
+    assert sorted(count for _, count in answers) == list(range(1, 301))
+    assert int(redis.get("counter")) == 300
+    trips, carried = out["round_trips"]
+    assert carried == 300 and trips < 10, out["round_trips"]
+
+
+def test_a_failing_call_fails_alone_and_lost_scripts_are_loaded_again(redis, redis_url):
+    out = run_patched(BATCHER_SETUP + """
+    batcher = ScriptBatcher(client, SCRIPT, "t")
+    def call(*args):
+        try:
+            return ["ok", *(v.decode() if isinstance(v, bytes) else v for v in batcher(["counter"], list(args)))]
+        except redis.exceptions.ResponseError as error:
+            return ["error", str(error)]
+    first = [gevent.spawn(call, "a"), gevent.spawn(call, "fail", "b"), gevent.spawn(call, "c")]
+    gevent.joinall(first)
+    client.script_flush()  # as after a Redis restart: the next round trip meets NOSCRIPT
+    second = [gevent.spawn(call, "d"), gevent.spawn(call, "e")]
+    gevent.joinall(second)
+    print(json.dumps({"first": [g.value for g in first], "second": [g.value for g in second]}))
+    """, redis_url)
+    assert out["first"] == [["ok", "a", 1], ["error", "refused b"], ["ok", "c", 2]]
+    assert out["second"] == [["ok", "d", 3], ["ok", "e", 4]]
+
+
+def test_every_waiting_caller_gets_the_error_when_redis_is_unreachable(redis_url):
+    closed = f"redis://127.0.0.1:{free_port()}/0"
+    out = run_patched(BATCHER_SETUP + """
+    batcher = ScriptBatcher(client, SCRIPT, "t")
+    def call(n):
+        try:
+            batcher(["counter"], [n])
+            return "answered"
+        except redis.exceptions.ConnectionError:
+            return "connection error"
+    calls = [gevent.spawn(call, n) for n in range(20)]
+    gevent.joinall(calls)
+    print(json.dumps([g.value for g in calls]))
+    """, closed)
+    assert out == ["connection error"] * 20
+
+
+@pytest.fixture
+def web_server(app, config, tmp_path):
+    """The Procfile's web command, on the test database and Redis, with one gevent worker process."""
+    with open(os.path.join(ROOT, "Procfile")) as procfile:
+        command = next(line.split(":", 1)[1].strip() for line in procfile if line.startswith("web:"))
+    port = free_port()
+    env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""), PORT=str(port),
+               DATABASE_URL=config.database_url, REDIS_URL=config.redis_url, HOOKYARD_VAR_DIR=str(tmp_path),
+               WEB_CONCURRENCY="1", HOOKYARD_ENCRYPTION_KEY=config.encryption_key)
+    server = subprocess.Popen(command, shell=True, cwd=ROOT, env=env, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(base + "/healthz", timeout=1).close()
+            break
+        except OSError:
+            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.poll() else ""
+            time.sleep(0.1)
+    yield base
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+def post_json(url: str, body, headers=None):
+    request = urllib.request.Request(url, data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+def test_signals_sent_at_once_to_the_server_are_each_accepted_and_stored_once(app, client, org, run_jobs,
+                                                                             web_server):
+    key = client.post("/v1/api-keys", json={"name": "site", "endpoint_type": "signal_staging"},
+                      headers=org["headers"]).get_json()["key"]
+    url = f"{web_server}/api/signal-staging/webhook/{key}"
+    signals = [{"email": f"user{n % 7}@example.com", "event": "Signup", "properties": {"n": n}} for n in range(400)]
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(lambda signal: post_json(url, signal), signals))
+
+    assert {status for status, _ in answers} == {202}
+    ids = [body["id"] for _, body in answers]
+    assert len(set(ids)) == 400
+    assert all(body["message"] == "Signal received and queued for processing" for _, body in answers)
+    # Bad input still gets its own answer from the server.
+    assert post_json(url, ["not", "an", "object"])[0] == 400
+
+    run_jobs()
+    stored = client.get("/v1/signals?limit=500", headers=org["headers"]).get_json()
+    assert sorted(signal["id"] for signal in stored["signals"]) == sorted(ids)
+    assert client.get("/v1/usage", headers=org["headers"]).get_json()["raw_signals"] == 400
+
+    # The requests really shared round trips: fewer Redis round trips than accept calls.
+    with urllib.request.urlopen(f"{web_server}/metrics") as response:
+        metrics = response.read().decode()
+    samples = {line.split("{")[0]: float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+               if line.startswith("hookyard_redis_batch_calls_") and 'script="signal_accept"' in line
+               and "_bucket" not in line}
+    assert samples["hookyard_redis_batch_calls_sum"] >= 400
+    assert samples["hookyard_redis_batch_calls_count"] < samples["hookyard_redis_batch_calls_sum"], samples
+
+
+def batch_samples(base: str, script: str) -> dict:
+    """Return the group-commit histogram's `_count` (round trips) and `_sum` (calls) for a script."""
+    with urllib.request.urlopen(f"{base}/metrics") as response:
+        text = response.read().decode()
+    return {line.split("{")[0].rsplit("_", 1)[1]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+            if line.startswith(("hookyard_redis_batch_calls_count", "hookyard_redis_batch_calls_sum"))
+            and f'script="{script}"' in line}
+
+
+def test_flow_events_sent_at_once_are_deduped_rate_limited_and_logged_once(app, client, org, make_api_key, run_jobs,
+                                                                         web_server):
+    flow_key = make_api_key(endpoint_type="flow")["key"]
+    flow = client.post("/v1/flows", json={"name": "CI", "rate_limit_per_second": 10_000},
+                       headers=org["headers"]).get_json()
+    url = f"{web_server}/webhooks/{flow['webhook_id']}"
+    # 300 requests carrying 200 Idempotency-Keys: a key's copies race each other, often in one round trip.
+    sends = [(n, {"X-API-Key": flow_key, "Idempotency-Key": f"k-{n % 200}"}) for n in range(300)]
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(lambda send: post_json(url, {"event": "tick", "n": send[0]}, send[1]), sends))
+    assert {status for status, _ in answers} == {200}
+    statuses = [body["status"] for _, body in answers]
+    assert statuses.count("queued") == 200 and statuses.count("duplicate") == 100
+    run_jobs()
+    logged = client.get(f"/v1/flows/{flow['id']}/events?limit=500", headers=org["headers"]).get_json()["events"]
+    assert len(logged) == 300 and sum(event["duplicate"] for event in logged) == 100
+    samples = batch_samples(web_server, "flow_accept")
+    assert samples["sum"] == 300 and samples["count"] < 300, samples
+
+    limited = client.post("/v1/flows", json={"name": "slow", "rate_limit_per_second": 5},
+                          headers=org["headers"]).get_json()
+    started = time.time()
+    with ThreadPoolExecutor(40) as pool:
+        answers = list(pool.map(lambda n: post_json(f"{web_server}/webhooks/{limited['webhook_id']}",
+                                                    {"event": "tick", "n": n}, {"X-API-Key": flow_key}), range(40)))
+    seconds = int(time.time()) - int(started) + 1
+    accepted = sum(status == 200 for status, _ in answers)
+    assert 1 <= accepted <= 5 * seconds
+    assert {status for status, _ in answers} == {200, 429}
