@@ -242,19 +242,27 @@ def sweep_ingest(redis, keys: SignalKeys, queue) -> None:
     """Give back claims of drain jobs that are gone, restart stalled imports, drain a forgotten buffer."""
     if not redis.set(keys.sweep_lock, 1, nx=True, ex=SWEEP_EVERY):
         return  # another worker swept moments ago
-    for key in redis.scan_iter(match=keys.processing_pattern, count=100):
-        job_id = key.decode().rsplit(":", 1)[-1]
-        if not _job_is_alive(redis, job_id):
-            logger.warning("giving the claim of gone drain job %s back to the buffer", job_id)
-            redis.eval(ADOPT_SCRIPT, 2, key, keys.buffer)
+    _recover_buffer(redis, queue, keys, "worker.drain_signals", "drain")
     for key in redis.scan_iter(match=keys.import_chunks("*"), count=100):
         import_id = key.decode().split(":")[-2]
         if not _job_is_alive(redis, f"import-{import_id}"):
             logger.warning("restarting stalled import %s", import_id)
             queue.enqueue("worker.import_signals", import_id, job_id=f"import-{import_id}", retry=drain_retry(),
                           job_timeout=3600)
+
+
+def _recover_buffer(redis, queue, keys, drain_job: str, what: str) -> None:
+    """Give claims of drain jobs that are gone back to the buffer, and drain a buffer no job is coming for.
+
+    `keys` names the buffer, its drain flag and its processing lists (SignalKeys or FlowBufferKeys).
+    """
+    for key in redis.scan_iter(match=keys.processing_pattern, count=100):
+        job_id = key.decode().rsplit(":", 1)[-1]
+        if not _job_is_alive(redis, job_id):
+            logger.warning("giving the claim of gone %s job %s back to the buffer", what, job_id)
+            redis.eval(ADOPT_SCRIPT, 2, key, keys.buffer)
     if redis.llen(keys.buffer) and redis.set(keys.drain_flag, 1, nx=True, ex=DRAIN_FLAG_TTL):
-        queue.enqueue("worker.drain_signals", retry=drain_retry(), job_timeout=600)
+        queue.enqueue(drain_job, retry=drain_retry(), job_timeout=600)
 
 
 def _job_is_alive(redis, job_id: str) -> bool:
@@ -373,14 +381,7 @@ def drain_flow_events() -> int:
 
 def sweep_flows(redis, keys: SignalKeys, queue) -> None:
     """Give back claims of flow drain jobs that are gone; drain a buffer no job is coming for."""
-    flows = FlowBufferKeys(keys.prefix)
-    for key in redis.scan_iter(match=flows.processing_pattern, count=100):
-        job_id = key.decode().rsplit(":", 1)[-1]
-        if not _job_is_alive(redis, job_id):
-            logger.warning("giving the claim of gone flow drain job %s back to the buffer", job_id)
-            redis.eval(ADOPT_SCRIPT, 2, key, flows.buffer)
-    if redis.llen(flows.buffer) and redis.set(flows.drain_flag, 1, nx=True, ex=DRAIN_FLAG_TTL):
-        queue.enqueue("worker.drain_flow_events", retry=drain_retry(), job_timeout=600)
+    _recover_buffer(redis, queue, FlowBufferKeys(keys.prefix), "worker.drain_flow_events", "flow drain")
 
 
 # --- outbound webhook jobs -----------------------------------------------------------------------

@@ -173,3 +173,33 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(app,
     assert status["processed"] == total and status["duplicates"] == 0
     assert Signal.select().count() == total
     assert Signal.select(Signal.dedupe_key).distinct().count() == total
+
+
+def test_the_sweep_gives_back_a_gone_jobs_claim_and_restarts_a_stalled_import(app, client, org, signal_key,
+                                                                                run_jobs, redis):
+    from queues import make_queues
+    from signal_buffer import SignalKeys
+    from worker import sweep_ingest
+
+    keys, ingest = SignalKeys("hy"), make_queues(redis)["ingest"]
+    client.post(f"/api/signal-staging/webhook/{signal_key}", json={"email": "ann@x.io", "event": "Signup"})
+    imported = client.post(f"{BULK}/{signal_key}", json={"signals": [{"email": "bob@x.io", "n": n}
+                                                                      for n in range(30)]}).get_json()
+    # Both jobs vanished before they ran (a Redis failover, a flushed queue): the signal sits in a gone
+    # drain job's claim, the import's chunks have no job.
+    (item,) = redis.lrange(keys.buffer, 0, -1)
+    redis.delete(keys.buffer, keys.drain_flag)
+    redis.rpush(keys.processing("gone-job"), item)
+    ingest.empty()
+    assert ingest.count == 0
+
+    sweep_ingest(redis, keys, ingest)
+    assert redis.lrange(keys.buffer, 0, -1) == [item] and not redis.exists(keys.processing("gone-job"))
+    assert sorted(job.func_name for job in ingest.jobs) == ["worker.drain_signals", "worker.import_signals"]
+    run_jobs()
+    assert Signal.select().count() == 31
+    assert import_status(client, org, imported["import_id"])["status"] == "done"
+    sweep_ingest(redis, keys, ingest)  # within SWEEP_EVERY of the last sweep: another worker's turn
+    redis.delete(keys.sweep_lock)
+    sweep_ingest(redis, keys, ingest)  # nothing left to recover
+    assert ingest.count == 0
