@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from errors import Unauthorized
-from models import ApiKey, utcnow
+from models import ApiKey, briefly_connected, utcnow
 from tokens import credential_matches, hash_credential
 
 CACHE_SECONDS = 2.0
@@ -37,7 +37,8 @@ def _lookup(key_hash: str) -> KeyRecord | None:
     cached = _cache.get(key_hash)
     if cached is not None and cached[0] > now:
         return cached[1]
-    row = ApiKey.get_or_none(ApiKey.key_hash == key_hash)
+    with briefly_connected():
+        row = ApiKey.get_or_none(ApiKey.key_hash == key_hash)
     record = None if row is None else KeyRecord(row.id, row.organization_id, row.endpoint_type, row.secret_hash,
                                                  row.active, row.expires_at)
     with _lock:

@@ -11,6 +11,7 @@ import orjson
 import peewee
 import redis
 from flask import Flask, g, request
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 
 import metrics
@@ -108,6 +109,12 @@ def register_error_handlers(app: Flask) -> None:
     def handle_database_down(error):
         logger.warning("database unavailable: %s", error)
         return respond(ServiceUnavailable("The database is unavailable; nothing was changed. Retry later."))
+
+    @app.errorhandler(MaxConnectionsExceeded)
+    def handle_database_busy(error):
+        logger.warning("no database connection free: %s", error)
+        return respond(ServiceUnavailable("The database is busy (no free connection); nothing was changed. "
+                                          "Retry later."))
 
     @app.errorhandler(SecretBoxError)
     def handle_missing_encryption_key(error):

@@ -27,7 +27,7 @@ from flow_buffer import ACCEPT_SCRIPT, DRAIN_FLAG_TTL, RATE_SCRIPT, FlowKeys
 from flow_signatures import SignatureError, verify_event_signature, verify_github, verify_stripe
 from flow_sources import FlowMessage, event_name_problem, idempotency_key_problem, read_message
 from jsonbody import is_json_mimetype, parse_json
-from models import Flow, utcnow
+from models import Flow, briefly_connected, utcnow
 from queues import INGEST_QUEUE
 from script_batch import ScriptBatcher
 from signal_intake import drain_retry
@@ -60,7 +60,8 @@ def find_flow(webhook_id: str, box) -> FlowRecord:
     now = time.monotonic()
     cached = _cache.get(webhook_id)
     if cached is None or cached[0] <= now:
-        row = Flow.get_or_none(Flow.webhook_id == webhook_id) if WEBHOOK_ID_SHAPE.fullmatch(webhook_id) else None
+        with briefly_connected():
+            row = Flow.get_or_none(Flow.webhook_id == webhook_id) if WEBHOOK_ID_SHAPE.fullmatch(webhook_id) else None
         record = None if row is None else FlowRecord(
             row.id, row.organization_id, row.webhook_id, *(box.open(sealed) if sealed else None for sealed in (
                 row.secret_encrypted, row.github_secret_encrypted, row.stripe_secret_encrypted)),

@@ -16,7 +16,8 @@ LATENCY = Histogram("hookyard_http_request_duration_seconds", "Time to answer an
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
 
 ROUND_TRIPS = Histogram("hookyard_redis_batch_calls", "Calls carried by each pipelined Redis round trip of a web "
-                        "process (group commit), by script.", ["script"], buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
+                        "process (group commit), by script.", ["script"],
+                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500))
 
 OUTCOMES_KEY = "metrics:outcomes"
 

@@ -4,6 +4,7 @@ The database is bound late through `db` (a DatabaseProxy): SQLite by default, Po
 DATABASE_URL says so. Schema changes go through `migrations/`, never `create_tables` at runtime.
 """
 
+import contextlib
 import datetime
 import os
 
@@ -21,6 +22,8 @@ from peewee import (
     TextField,
 )
 from playhouse.db_url import connect
+
+import cooperative
 
 db = DatabaseProxy()
 
@@ -42,6 +45,8 @@ def open_database(url: str):
         # Transactions take the write lock up front (IMMEDIATE): a read-then-write transaction that
         # began deferred would fail with "database is locked" instead of waiting its turn.
         pragmas = {"journal_mode": "wal", "busy_timeout": 5000, "synchronous": "normal", "foreign_keys": 1}
+        if cooperative.enabled():  # a gevent web process (cooperative.py)
+            return cooperative.CooperativeSqliteDatabase(path, pragmas=pragmas, lock_type="IMMEDIATE")
         return connect(url, pragmas=pragmas, lock_type="IMMEDIATE")
     if url.startswith(("postgres://", "postgresql://")):
         # A pool: a web request or a job borrows a connection instead of opening one. A web process
@@ -49,6 +54,21 @@ def open_database(url: str):
         scheme, rest = url.split("://", 1)
         return connect(f"{scheme}+pool://{rest}", max_connections=20, stale_timeout=300, timeout=10)
     return connect(url)
+
+
+@contextlib.contextmanager
+def briefly_connected():
+    """Use the database for a moment on a busy path, giving back at once a connection opened for it.
+
+    Otherwise the request would hold it (a pooled Postgres connection) until its teardown, also while
+    it waits on Redis; a connection that was already open (a transaction, perhaps) is left alone.
+    """
+    opened_here = db.is_closed()
+    try:
+        yield
+    finally:
+        if opened_here and not db.is_closed():
+            db.close()
 
 
 def bind_database(url: str):

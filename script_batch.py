@@ -7,26 +7,47 @@ load each round trip carries every call that arrived during the last one; when i
 alone at once. Each call is still its own EVALSHA, so its result is exactly what it would have been
 alone, and a failing round trip fails only the calls it carried. Outside gevent (tests, `flask`
 commands) calls go straight through redis-py.
+
+Nothing is retried: a call whose answer was lost may have run, and these scripts count and queue.
+The caller answers 503 and the sender retries; the worker's dedupe makes the repeat a duplicate.
 """
 
+import contextlib
+import copy
+import logging
+
 from hiredis import pack_command
-from redis.exceptions import NoScriptError, ResponseError
+from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
 import cooperative
 import metrics
 
+logger = logging.getLogger(__name__)
+
 MAX_BATCH = 500  # calls per round trip; the rest go in the next one
+ANSWER_WITHIN = 60.0  # seconds: far past the client's socket timeout; a bound, should the sender be lost
 
 
 class _Call:
-    __slots__ = ("args", "done", "error", "keys", "result")
+    __slots__ = ("args", "done", "error", "packed", "result")
 
-    def __init__(self, keys, args, done):
-        self.keys = keys
+    def __init__(self, args: tuple, done):
         self.args = args
+        self.packed = pack_command(args)
         self.done = done
         self.result = None
         self.error = None
+
+    def answer(self, result) -> None:
+        if isinstance(result, BaseException):
+            # Each caller raises its own copy: one exception raised in many greenlets would gather all
+            # their tracebacks (and keep their frames alive).
+            with contextlib.suppress(Exception):  # one that cannot be copied is raised as it is
+                result = copy.copy(result).with_traceback(None)
+            self.error = result
+        else:
+            self.result = result
+        self.done.set()
 
 
 class ScriptBatcher:
@@ -43,67 +64,91 @@ class ScriptBatcher:
     def __call__(self, keys: list, args: list):
         if not cooperative.enabled():
             return self.script(keys=keys, args=args)
+        import gevent
         from gevent.event import Event
 
-        call = _Call(keys, args, Event())
+        call = _Call(("EVALSHA", self.script.sha, len(keys), *keys, *args), Event())
         self.pending.append(call)
         if self.sender is None or self.sender.dead:
-            import gevent
-
             self.wakeup = Event()
             self.sender = gevent.spawn(self._send_forever)
         self.wakeup.set()
-        call.done.wait()
+        if not call.done.wait(ANSWER_WITHIN):
+            raise TimeoutError(f"Redis did not answer within {ANSWER_WITHIN:.0f} s.")
         if call.error is not None:
             raise call.error
         return call.result
 
     def _send_forever(self) -> None:
-        while True:
-            self.wakeup.wait()
-            self.wakeup.clear()
-            while self.pending:
-                batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
-                self._send(batch)
+        try:
+            while True:
+                self.wakeup.wait()
+                self.wakeup.clear()
+                while self.pending:
+                    batch, self.pending = self.pending[:MAX_BATCH], self.pending[MAX_BATCH:]
+                    self._send(batch)
+        except BaseException as error:  # killed (worker shutdown): nobody may be left waiting
+            waiting, self.pending = self.pending, []
+            for call in waiting:
+                call.answer(_stand_in(error))
+            raise
 
     def _send(self, batch: list[_Call]) -> None:
-        metrics.record_round_trip(self.name, len(batch))
+        """Send a batch and answer every call in it, whatever happens."""
+        results: list = []
         try:
             results = self._round_trip(batch)
             if any(isinstance(result, NoScriptError) for result in results):
                 # Redis lost its scripts (restart, SCRIPT FLUSH): those calls did not run; load and resend.
-                self.redis.script_load(self.script.script)
                 again = [index for index, result in enumerate(results) if isinstance(result, NoScriptError)]
-                for index, result in zip(again, self._round_trip([batch[index] for index in again]), strict=True):
+                try:
+                    self.redis.script_load(self.script.script)
+                    resent = self._round_trip([batch[index] for index in again])
+                except Exception as error:
+                    resent = [error] * len(again)
+                for index, result in zip(again, resent, strict=True):
                     results[index] = result
-        except Exception as error:  # raised to every caller of the batch
-            results = [error] * len(batch)
-        for call, result in zip(batch, results, strict=True):
-            if isinstance(result, Exception):
-                call.error = result
-            else:
-                call.result = result
-            call.done.set()
+            metrics.record_round_trip(self.name, len(batch))
+        except BaseException as error:
+            if isinstance(error, Exception):
+                logger.warning("%s round trip: %s", self.name, error)
+            results += [_stand_in(error)] * (len(batch) - len(results))
+            if not isinstance(error, Exception):
+                raise
+        finally:
+            for call, result in zip(batch, results, strict=False):
+                call.answer(result)
 
     def _round_trip(self, batch: list[_Call]) -> list:
         """Send the calls as one pipeline; return each one's result, or the error that stands in for it."""
-        sha = self.script.sha
-        packed = b"".join(pack_command(("EVALSHA", sha, len(call.keys), *call.keys, *call.args)) for call in batch)
         pool = self.redis.connection_pool
-        connection = pool.get_connection()
+        try:
+            connection = pool.get_connection()
+        except Exception as error:
+            return [error] * len(batch)
         results = []
         try:
-            connection.send_packed_command([packed])
+            connection.send_packed_command([b"".join(call.packed for call in batch)])  # one write
             for _ in batch:
                 try:
                     results.append(connection.read_response())
                 except ResponseError as error:
                     results.append(error)
-        except Exception as error:
+        except BaseException as error:
             # The connection is in an unknown state. Calls answered before the failure keep their answer
-            # (their scripts ran); the others get the error: their senders retry, dedupe absorbs a repeat.
+            # (their scripts ran); the rest get the error.
             connection.disconnect()
+            if not isinstance(error, Exception):
+                raise
             results += [error] * (len(batch) - len(results))
         finally:
             pool.release(connection)
         return results
+
+
+def _stand_in(error: BaseException) -> Exception:
+    """The error a waiting caller raises for `error`: itself, or for a killed sender a ConnectionError
+    (raising GreenletExit in a request would end it without an answer)."""
+    if isinstance(error, Exception):
+        return error
+    return ConnectionError(f"The Redis sender of this process stopped ({type(error).__name__}) before answering.")

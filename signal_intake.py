@@ -9,11 +9,9 @@ import threading
 import time
 
 import orjson
-from peewee import SqliteDatabase
 
-import cooperative
 from errors import RateLimited
-from models import IdBlock, RateLimit, Signal, db
+from models import IdBlock, RateLimit, Signal, briefly_connected
 from script_batch import ScriptBatcher
 from signal_buffer import (
     ACCEPT_SCRIPT,
@@ -56,17 +54,8 @@ class IdAllocator:
             return first
 
     def _allocate(self, count: int) -> int:
-        # A write: on SQLite it may wait for the worker's lock, which under gevent would hold up every
-        # request of this process, so it runs in a thread there, on a connection of its own. (Postgres
-        # waits cooperatively: cooperative.patch_postgres_driver.)
-        if cooperative.enabled() and isinstance(db.obj, SqliteDatabase):
-            return cooperative.in_thread(_allocate_on_own_connection, self.name, count)
-        return IdBlock.allocate(self.name, count)
-
-
-def _allocate_on_own_connection(name: str, count: int) -> int:
-    with db.connection_context():
-        return IdBlock.allocate(name, count)
+        with briefly_connected():
+            return IdBlock.allocate(self.name, count)
 
 
 class SignalIntake:
@@ -78,6 +67,7 @@ class SignalIntake:
         self.queue = queue
         self.allocator = allocator or IdAllocator()
         self.accept_script = ScriptBatcher(redis, ACCEPT_SCRIPT, "signal_accept")
+        self.reloading: dict[int, threading.Lock] = {}
 
     def accept(self, organization_id: int, items: list[tuple[bytes, SignalFields]], *, push: bool = True,
                per_second: bool = True) -> list[bool]:
@@ -97,7 +87,7 @@ class SignalIntake:
             args += [envelope if push else b"", *identity_fields, int(fields.email is not None)]
         result = self.accept_script(keys, args)
         if result[0] == LIMITS_MISSING:
-            self.load_limits(organization_id)
+            self.reload_limits(organization_id)
             result = self.accept_script(keys, args)
         if result[0] == PER_SECOND_EXCEEDED:
             raise RateLimited("Signal rate limit reached for this second; retry shortly.", retry_after=1)
@@ -126,6 +116,12 @@ class SignalIntake:
     def refund(self, organization_id: int, count: int) -> None:
         """Give back usage counted for signals that could not be queued after all."""
         self.redis.decrby(self.keys.usage(organization_id, usage_period()), count)
+
+    def reload_limits(self, organization_id: int) -> None:
+        """Load missing limits once per process: the requests that found them missing at once wait for it."""
+        with self.reloading.setdefault(organization_id, threading.Lock()):
+            if not self.redis.exists(self.keys.limits(organization_id)):
+                self.load_limits(organization_id)
 
     def load_limits(self, organization_id: int) -> None:
         """Copy an organization's limits from the database to Redis, where the accept script reads them.

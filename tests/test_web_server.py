@@ -85,6 +85,105 @@ def test_a_failing_call_fails_alone_and_lost_scripts_are_loaded_again(redis, red
     assert out["second"] == [["ok", "d", 3], ["ok", "e", 4]]
 
 
+def test_more_calls_than_one_round_trip_carries_are_sent_in_several(redis, redis_url):
+    out = run_patched(BATCHER_SETUP + """
+    import script_batch
+    batcher = ScriptBatcher(client, SCRIPT, "t")
+    calls = [gevent.spawn(batcher, ["counter"], [n]) for n in range(2 * script_batch.MAX_BATCH + 100)]
+    gevent.joinall(calls, raise_error=True)
+    print(json.dumps({"answered": sorted(int(c.value[1]) for c in calls), "round_trips": round_trips("t"),
+                      "max_batch": script_batch.MAX_BATCH}))
+    """, redis_url)
+    total = 2 * out["max_batch"] + 100
+    assert out["answered"] == list(range(1, total + 1))
+    trips, carried = out["round_trips"]
+    assert carried == total and trips >= 3
+
+
+def test_a_connection_lost_mid_answer_keeps_the_answers_already_read(redis, redis_url):
+    # A proxy in front of Redis passes the first reply, then drops the connection: the first call ran
+    # and keeps its answer; the others get the error (they ran too: Redis had them; hence no retry).
+    out = run_patched(BATCHER_SETUP + """
+    import gevent.event
+    from gevent.server import StreamServer
+    from gevent.socket import create_connection
+
+    target = client.connection_pool.connection_kwargs
+    FIRST_REPLY = len(b"*2\\r\\n$1\\r\\na\\r\\n:1\\r\\n")
+
+    def relay(downstream, address):
+        upstream = create_connection((target["host"], target["port"]))
+        upstream.sendall(b"SELECT %d\\r\\n" % target.get("db", 0))
+        assert upstream.recv(5) == b"+OK\\r\\n"
+        pipeline_sent = gevent.event.Event()
+        def forward():
+            while data := downstream.recv(65536):
+                if b"EVALSHA" in data:
+                    pipeline_sent.set()
+                upstream.sendall(data)
+        gevent.spawn(forward)
+        passed = b""
+        while not pipeline_sent.is_set():  # the connection's handshake passes untouched
+            with gevent.Timeout(0.05, False):
+                data = upstream.recv(65536)
+                if pipeline_sent.is_set():  # the handshake was answered before: this is the pipeline's
+                    passed = data
+                else:
+                    downstream.sendall(data)
+        while len(passed) < FIRST_REPLY:
+            passed += upstream.recv(FIRST_REPLY - len(passed))
+        downstream.sendall(passed[:FIRST_REPLY])
+        gevent.sleep(0.2)
+        downstream.close()
+        upstream.close()
+
+    proxy = StreamServer(("127.0.0.1", 0), relay)
+    proxy.start()
+    proxied = redis.Redis(host="127.0.0.1", port=proxy.server_port)
+    proxied.connection_pool.connection_kwargs["db"] = 0
+    client.script_load(SCRIPT)
+    batcher = ScriptBatcher(proxied, SCRIPT, "t")
+    def call(tag):
+        try:
+            return [v.decode() if isinstance(v, bytes) else v for v in batcher(["counter"], [tag])]
+        except redis.exceptions.ConnectionError:
+            return "connection error"
+    calls = [gevent.spawn(call, tag) for tag in ("a", "b", "c")]
+    gevent.joinall(calls)
+    print(json.dumps([g.value for g in calls]))
+    """, redis_url)
+    assert out == [["a", 1], "connection error", "connection error"]
+    assert int(redis.get("counter")) == 3
+
+
+def test_callers_waiting_on_a_killed_sender_get_an_error_not_a_hang(redis_url):
+    # A server that takes commands and never answers holds the first round trip; the sender is then
+    # killed (as at a worker's shutdown): its caller and those queued behind it must all be answered.
+    out = run_patched(BATCHER_SETUP + """
+    from gevent.server import StreamServer
+
+    def swallow(connection, address):
+        while connection.recv(65536):
+            pass
+
+    silent = StreamServer(("127.0.0.1", 0), swallow)
+    silent.start()
+    batcher = ScriptBatcher(redis.Redis(host="127.0.0.1", port=silent.server_port), "return 1", "t")
+    def call():
+        try:
+            batcher(["counter"], [])
+            return "answered"
+        except redis.exceptions.ConnectionError as error:
+            return str(error)
+    calls = [gevent.spawn(call) for _ in range(3)]
+    gevent.sleep(0.3)  # the first call's round trip is in flight, the others wait for the next
+    batcher.sender.kill()
+    gevent.joinall(calls, timeout=5)
+    print(json.dumps([g.value for g in calls]))
+    """, redis_url)
+    assert len(out) == 3 and all("sender of this process stopped (GreenletExit)" in str(a) for a in out), out
+
+
 def test_every_waiting_caller_gets_the_error_when_redis_is_unreachable(redis_url):
     closed = f"redis://127.0.0.1:{free_port()}/0"
     out = run_patched(BATCHER_SETUP + """
@@ -110,9 +209,12 @@ def web_server(app, config, tmp_path):
     port = free_port()
     env = dict(os.environ, PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""), PORT=str(port),
                DATABASE_URL=config.database_url, REDIS_URL=config.redis_url, HOOKYARD_VAR_DIR=str(tmp_path),
-               WEB_CONCURRENCY="1", HOOKYARD_ENCRYPTION_KEY=config.encryption_key)
-    server = subprocess.Popen(command, shell=True, cwd=ROOT, env=env, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+               HOOKYARD_REDIS_PREFIX=config.redis_prefix, HOOKYARD_ENCRYPTION_KEY=config.encryption_key,
+               WEB_CONCURRENCY="1")
+    log = tmp_path / "web.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(command, shell=True, cwd=ROOT, env=env, start_new_session=True,
+                                  stdout=output, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:
@@ -120,7 +222,7 @@ def web_server(app, config, tmp_path):
             urllib.request.urlopen(base + "/healthz", timeout=1).close()
             break
         except OSError:
-            assert server.poll() is None and time.monotonic() < deadline, server.stderr.read() if server.poll() else ""
+            assert server.poll() is None and time.monotonic() < deadline, log.read_text()
             time.sleep(0.1)
     yield base
     os.killpg(server.pid, signal.SIGTERM)
@@ -206,3 +308,39 @@ def test_flow_events_sent_at_once_are_deduped_rate_limited_and_logged_once(app, 
     accepted = sum(status == 200 for status, _ in answers)
     assert 1 <= accepted <= 5 * seconds
     assert {status for status, _ in answers} == {200, 429}
+
+
+def test_a_request_waiting_for_a_database_lock_holds_up_no_other_request(client, org, make_api_key, config,
+                                                                          web_server):
+    key = make_api_key()["key"]
+    url = f"{web_server}/api/signal-staging/webhook/{key}"
+    assert post_json(url, {"email": "ann@x.io"})[0] == 202  # reserves this process's block of signal ids
+
+    # Another process holds the database's write lock (as the worker does while it stores a chunk).
+    if config.database_url.startswith("sqlite"):
+        import sqlite3
+
+        holder = sqlite3.connect(config.database_url.split(":///", 1)[1], isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+    else:
+        import psycopg2
+
+        holder = psycopg2.connect(config.database_url)
+        holder.cursor().execute("LOCK TABLE api_key IN EXCLUSIVE MODE")
+    try:
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(post_json, f"{web_server}/v1/api-keys", {"name": "late", "endpoint_type": "flow"},
+                                  org["headers"])
+            time.sleep(0.3)  # the key's INSERT is now waiting for the lock, in the same web process
+            took = []
+            for n in range(5):
+                started = time.monotonic()
+                assert post_json(url, {"email": "ann@x.io", "n": n})[0] == 202
+                took.append(time.monotonic() - started)
+            assert not waiting.done()
+            assert max(took) < 1.0, took  # answered while the other request still waits
+            holder.rollback()  # releases the lock
+            status, body = waiting.result(timeout=10)
+        assert status == 201 and body["name"] == "late"
+    finally:
+        holder.close()
