@@ -2,7 +2,8 @@
 
 `/ingest` parses and validates a signal; `/ingest-lpush` does that and one plain LPUSH of the body
 (the least any durable queue costs: one Redis round trip); `/flow` verifies a GitHub signature and
-reads the event.
+reads the event. `create_app_without_queue` is Hookyard itself with the signal endpoint's Redis call
+answered by nothing: what its own request work (authentication, hooks, metrics, id) costs.
 """
 
 import os
@@ -66,3 +67,12 @@ def create_app() -> Flask:
         return error.body(), error.status
 
     return app
+
+
+def create_app_without_queue() -> Flask:
+    """Hookyard's app whose signal intake accepts without Redis (queues and counts nothing, answers warm)."""
+    from app import create_app as create_hookyard
+
+    hookyard = create_hookyard()
+    hookyard.extensions["signal_intake"].accept = lambda organization_id, items, **options: [False] * len(items)
+    return hookyard

@@ -4,7 +4,8 @@ Measures, in one run and on each database (SQLite, and Postgres when BENCH_POSTG
   (a) the ceiling: bare Flask + gunicorn parsing and validating the same JSON, answering 202;
   (a') the same plus one plain LPUSH of the body: the floor any durable queue adds (one round trip);
   (b) the single-signal endpoint, and its ratio to (a) and to (a');
-  (a), (a') and (b) run in alternation, BENCH_ROUNDS times, and the medians are reported: this
+  (b0) the same endpoint with its Redis call stubbed out: what its own request work costs;
+  (a), (a'), (b) and (b0) run in alternation, BENCH_ROUNDS times, and the medians are reported: this
   machine's speed drifts by tens of percent over seconds, which one run of each would take for a
   difference between them;
   (c) signals/s accepted by the bulk endpoint (100,000 signals per request);
@@ -92,7 +93,8 @@ class Service:
         self.processes.append(subprocess.Popen([f"{BIN}/gunicorn", "--config", "gunicorn.conf.py", app_spec],
                                                cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
         base = f"http://127.0.0.1:{port}"
-        wait_up(base + "/healthz") if app_spec.startswith("app:") else time.sleep(1.5)
+        # Hookyard answers /healthz; the bare baseline has no such route.
+        wait_up(base + "/healthz") if app_spec != "bench.baseline_app:create_app()" else time.sleep(1.5)
         return base
 
     def start_worker(self):
@@ -121,27 +123,31 @@ def median(values: list[float]) -> float:
     return ordered[middle] if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
-def compare_single(baseline: str, lpush: str, endpoint: str) -> dict:
-    """Measure (a), (a') and (b) in alternation, ROUNDS times; return the medians and the ratios'."""
+def compare_single(baseline: str, lpush: str, endpoint: str, unqueued: str) -> dict:
+    """Measure (a), (a'), (b) and (b0) in alternation, ROUNDS times; return the medians and the ratios'."""
     seconds = max(2, DURATION // 2)
     rounds = []
     for number in range(ROUNDS):
-        a, a_lpush, b = wrk(baseline, SIGNAL, seconds), wrk(lpush, SIGNAL, seconds), wrk(endpoint, SIGNAL, seconds)
-        rounds.append((a, a_lpush, b))
-        print(f"   round {number + 1}: (a) {a:.0f}  (a') {a_lpush:.0f}  (b) {b:.0f} req/s"
-              f"  b/a {b / a:.2f}  a'/a {a_lpush / a:.2f}  b/a' {b / a_lpush:.2f}")
+        a, a_lpush, b, b0 = (wrk(url, SIGNAL, seconds) for url in (baseline, lpush, endpoint, unqueued))
+        rounds.append((a, a_lpush, b, b0))
+        print(f"   round {number + 1}: (a) {a:.0f}  (a') {a_lpush:.0f}  (b) {b:.0f}  (b0) {b0:.0f} req/s"
+              f"  b/a {b / a:.2f}  a'/a {a_lpush / a:.2f}  b/a' {b / a_lpush:.2f}  b0/a {b0 / a:.2f}")
     results = {
-        "a_baseline_rps": median([a for a, _, _ in rounds]),
-        "a_lpush_rps": median([a_lpush for _, a_lpush, _ in rounds]),
-        "b_single_rps": median([b for _, _, b in rounds]),
-        "b_ratio": median([b / a for a, _, b in rounds]),
-        "a_lpush_ratio": median([a_lpush / a for a, a_lpush, _ in rounds]),
-        "b_to_lpush_ratio": median([b / a_lpush for _, a_lpush, b in rounds]),
+        "a_baseline_rps": median([r[0] for r in rounds]),
+        "a_lpush_rps": median([r[1] for r in rounds]),
+        "b_single_rps": median([r[2] for r in rounds]),
+        "b0_unqueued_rps": median([r[3] for r in rounds]),
+        "b_ratio": median([r[2] / r[0] for r in rounds]),
+        "a_lpush_ratio": median([r[1] / r[0] for r in rounds]),
+        "b_to_lpush_ratio": median([r[2] / r[1] for r in rounds]),
+        "b0_ratio": median([r[3] / r[0] for r in rounds]),
     }
     print(f"(a) bare Flask+gunicorn validate-only: {results['a_baseline_rps']:.0f} req/s (median of {ROUNDS})")
     print(f"(a') validate + one LPUSH: {results['a_lpush_rps']:.0f} req/s = {results['a_lpush_ratio']:.2f} of (a)")
     print(f"(b) single-signal endpoint: {results['b_single_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a), "
           f"{results['b_to_lpush_ratio']:.2f} of (a')")
+    print(f"(b0) the same endpoint with its Redis call stubbed out: {results['b0_unqueued_rps']:.0f} req/s = "
+          f"{results['b0_ratio']:.2f} of (a)")
     return results
 
 
@@ -171,9 +177,10 @@ def bench_backend(name: str, database_url: str, redis_url: str) -> dict:
         with urllib.request.urlopen(key_request) as response:
             key = json.loads(response.read())["key"]
         baseline = service.start_web("bench.baseline_app:create_app()")
+        unqueued = service.start_web("bench.baseline_app:create_app_without_queue()")
 
-        results.update(compare_single(f"{baseline}/ingest", f"{baseline}/ingest-lpush",
-                                      f"{web}/api/signal-staging/webhook/{key}"))
+        path = f"/api/signal-staging/webhook/{key}"
+        results.update(compare_single(f"{baseline}/ingest", f"{baseline}/ingest-lpush", web + path, unqueued + path))
         redis.delete(LPUSH_KEY)
         buffered = redis.llen("hy:signals:buffer")
 
