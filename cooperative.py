@@ -22,13 +22,34 @@ def enabled() -> bool:
     return monkey.is_module_patched("socket")
 
 
-def in_thread(func, *args):
-    """Run a blocking `func(*args)` in a real thread under gevent, directly otherwise; return its result."""
-    if not enabled():
-        return func(*args)
-    import gevent
+def pause() -> None:
+    """Let the process's other requests run in the middle of a long computation (a no-op without gevent).
 
-    return gevent.get_hub().threadpool.apply(func, args)
+    A greenlet is never preempted: validating a 100,000-signal import would otherwise hold every other
+    request of the process for seconds (threads were at least switched every few milliseconds).
+    """
+    if enabled():
+        import gevent
+
+        # A timer, not sleep(0): that runs the greenlets already ready, but new requests on the sockets
+        # may wait until this computation ends (seen in tests/test_web_server.py).
+        gevent.sleep(0.0001)
+
+
+SQLITE_THREADS = 20
+_sqlite_pool = None
+
+
+def in_sqlite_thread(func, *args):
+    """Run a blocking SQLite call in the thread pool kept for SQLite (not gevent's shared one, which
+    also resolves host names: a few writes waiting out the worker's lock must not stall Redis
+    reconnects); return its result."""
+    global _sqlite_pool
+    if _sqlite_pool is None:
+        from gevent.threadpool import ThreadPool
+
+        _sqlite_pool = ThreadPool(SQLITE_THREADS)
+    return _sqlite_pool.spawn(func, *args)
 
 
 def patch_postgres_driver() -> None:
@@ -39,7 +60,7 @@ def patch_postgres_driver() -> None:
 
 
 class _ThreadedCursor:
-    """A sqlite3 cursor whose statements run in gevent's thread pool; the rest is the cursor's own."""
+    """A sqlite3 cursor whose statements run in the SQLite thread pool; the rest is the cursor's own."""
 
     __slots__ = ("_cursor",)
 
@@ -47,12 +68,24 @@ class _ThreadedCursor:
         self._cursor = cursor
 
     def execute(self, sql, params=()):
-        in_thread(self._cursor.execute, sql, params)
+        self._run(self._cursor.execute, sql, params)
         return self
 
     def executemany(self, sql, seq_of_params):
-        in_thread(self._cursor.executemany, sql, seq_of_params)
+        self._run(self._cursor.executemany, sql, seq_of_params)
         return self
+
+    def _run(self, func, *args):
+        running = in_sqlite_thread(func, *args)
+        try:
+            return running.get()
+        except BaseException:
+            if not running.ready():
+                # This greenlet was killed while its statement runs: stop the statement and wait for
+                # the thread, so the connection is never in two threads' hands (a rollback or close next).
+                self._cursor.connection.interrupt()
+                running.wait()
+            raise
 
     def __iter__(self):
         return iter(self._cursor)
@@ -62,15 +95,22 @@ class _ThreadedCursor:
 
 
 class CooperativeSqliteDatabase(SqliteDatabase):
-    """SQLite for a gevent process: statements (BEGIN and COMMIT included) wait in a thread, not the loop.
+    """SQLite for a gevent process: opening, statements (BEGIN and COMMIT included) and closing (which
+    may checkpoint the WAL) wait in a thread, not on the event loop.
 
-    A connection still belongs to one greenlet, which waits for each of its statements, so it is never
-    used by two threads at once; it is opened with check_same_thread=False because it is used by the
-    pool's threads in turn.
+    A connection still belongs to one greenlet, which waits for each of its calls, so it is used by
+    one thread at a time; it is opened with check_same_thread=False because the pool's threads take
+    turns with it.
     """
 
     def __init__(self, database, **kwargs):
         super().__init__(database, check_same_thread=False, **kwargs)
+
+    def _connect(self):
+        return in_sqlite_thread(super()._connect).get()
+
+    def _close(self, conn):
+        in_sqlite_thread(super()._close, conn).get()
 
     def cursor(self, named_cursor=None):
         return _ThreadedCursor(super().cursor(named_cursor))

@@ -22,6 +22,7 @@ from peewee import (
     TextField,
 )
 from playhouse.db_url import connect
+from playhouse.db_url import parse as parse_url
 
 import cooperative
 
@@ -46,7 +47,7 @@ def open_database(url: str):
         # began deferred would fail with "database is locked" instead of waiting its turn.
         pragmas = {"journal_mode": "wal", "busy_timeout": 5000, "synchronous": "normal", "foreign_keys": 1}
         if cooperative.enabled():  # a gevent web process (cooperative.py)
-            return cooperative.CooperativeSqliteDatabase(path, pragmas=pragmas, lock_type="IMMEDIATE")
+            return cooperative.CooperativeSqliteDatabase(**parse_url(url), pragmas=pragmas, lock_type="IMMEDIATE")
         return connect(url, pragmas=pragmas, lock_type="IMMEDIATE")
     if url.startswith(("postgres://", "postgresql://")):
         # A pool: a web request or a job borrows a connection instead of opening one. A web process

@@ -74,6 +74,8 @@ class ScriptBatcher:
             self.sender = gevent.spawn(self._send_forever)
         self.wakeup.set()
         if not call.done.wait(ANSWER_WITHIN):
+            with contextlib.suppress(ValueError):  # still queued: it never runs; else it is in flight
+                self.pending.remove(call)
             raise TimeoutError(f"Redis did not answer within {ANSWER_WITHIN:.0f} s.")
         if call.error is not None:
             raise call.error
@@ -97,13 +99,14 @@ class ScriptBatcher:
         """Send a batch and answer every call in it, whatever happens."""
         results: list = []
         try:
-            results = self._round_trip(batch)
+            self._round_trip(batch, results)
             if any(isinstance(result, NoScriptError) for result in results):
                 # Redis lost its scripts (restart, SCRIPT FLUSH): those calls did not run; load and resend.
                 again = [index for index, result in enumerate(results) if isinstance(result, NoScriptError)]
+                resent = []
                 try:
                     self.redis.script_load(self.script.script)
-                    resent = self._round_trip([batch[index] for index in again])
+                    self._round_trip([batch[index] for index in again], resent)
                 except Exception as error:
                     resent = [error] * len(again)
                 for index, result in zip(again, resent, strict=True):
@@ -119,14 +122,17 @@ class ScriptBatcher:
             for call, result in zip(batch, results, strict=False):
                 call.answer(result)
 
-    def _round_trip(self, batch: list[_Call]) -> list:
-        """Send the calls as one pipeline; return each one's result, or the error that stands in for it."""
+    def _round_trip(self, batch: list[_Call], results: list) -> None:
+        """Send the calls as one pipeline; append to `results` each one's answer, or the error standing in.
+
+        Answers read before a failure stay in `results`, also when the failure ends the sender.
+        """
         pool = self.redis.connection_pool
         try:
             connection = pool.get_connection()
         except Exception as error:
-            return [error] * len(batch)
-        results = []
+            results += [error] * len(batch)
+            return
         try:
             connection.send_packed_command([b"".join(call.packed for call in batch)])  # one write
             for _ in batch:
@@ -143,7 +149,6 @@ class ScriptBatcher:
             results += [error] * (len(batch) - len(results))
         finally:
             pool.release(connection)
-        return results
 
 
 def _stand_in(error: BaseException) -> Exception:

@@ -10,8 +10,8 @@ import time
 
 import orjson
 
-from errors import RateLimited
-from models import IdBlock, RateLimit, Signal, briefly_connected
+from errors import RateLimited, ServiceUnavailable
+from models import IdBlock, RateLimit, Signal, briefly_connected, db
 from script_batch import ScriptBatcher
 from signal_buffer import (
     ACCEPT_SCRIPT,
@@ -54,6 +54,9 @@ class IdAllocator:
             return first
 
     def _allocate(self, count: int) -> int:
+        # Never inside a transaction: a rollback would hand the block out again while this process uses it.
+        if db.in_transaction():
+            raise RuntimeError("signal ids are reserved outside any transaction")
         with briefly_connected():
             return IdBlock.allocate(self.name, count)
 
@@ -89,6 +92,8 @@ class SignalIntake:
         if result[0] == LIMITS_MISSING:
             self.reload_limits(organization_id)
             result = self.accept_script(keys, args)
+            if result[0] == LIMITS_MISSING:  # gone again at once: Redis is losing data (eviction, flushes)
+                raise ServiceUnavailable("The queue (Redis) is losing data; nothing was accepted. Retry later.")
         if result[0] == PER_SECOND_EXCEEDED:
             raise RateLimited("Signal rate limit reached for this second; retry shortly.", retry_after=1)
         if result[0] == MONTH_EXCEEDED:

@@ -134,6 +134,23 @@ def test_a_redis_that_lost_its_data_recounts_the_month_from_stored_signals(clien
     assert client.get("/v1/usage", headers=org["headers"]).get_json()["raw_signals"] == 3
 
 
+def test_limits_lost_again_right_after_loading_are_a_503_not_a_500(app, client, org, signal_key, redis):
+    intake = app.extensions["signal_intake"]
+    load = intake.load_limits
+
+    def load_then_lose(organization_id):  # a Redis evicting or flushing as fast as the limits arrive
+        load(organization_id)
+        redis.delete(intake.keys.limits(organization_id))
+
+    intake.load_limits = load_then_lose
+    response = client.post(f"{WEBHOOK}/{signal_key}", json={"n": 1})
+    assert_error(response, 503, "service_unavailable")
+    assert response.headers["Retry-After"] == "5"
+    assert redis.llen(intake.keys.buffer) == 0  # nothing was accepted
+    intake.load_limits = load
+    assert client.post(f"{WEBHOOK}/{signal_key}", json={"n": 1}).status_code == 202
+
+
 def test_a_batch_counts_each_signal_and_is_refused_whole_past_the_limit(client, org, signal_key):
     client.put("/v1/rate-limits", json={"raw_signals_per_month": 5, "signals_per_second": None,
                                         "overages_enabled": False}, headers=org["headers"])

@@ -9,6 +9,7 @@ import time
 import orjson
 from flask import Blueprint, current_app, request
 
+import cooperative
 from api_key_auth import authenticate_api_key
 from errors import BadRequest, InvalidJson, PayloadTooLarge, ValidationFailed
 from jsonbody import parse_json, read_json, read_raw_body, require_json_content_type
@@ -25,6 +26,7 @@ MAX_BATCH_SIGNALS = 4000  # Segment's largest batch setting
 MAX_BULK_SIGNALS = 100_000
 BULK_CHUNK_SIZE = 1000
 NDJSON = "application/x-ndjson"
+PAUSE_EVERY = 256  # signals validated between two chances for the process's other requests to run
 
 
 def _intake():
@@ -68,6 +70,8 @@ def _prepare(items: list, organization_id: int, url_source: str | None, header_s
     """Split items into acceptable (index, source, fields, payload) and rejected rows, by index."""
     good, bad = [], dict(rejected_rows or {})
     for index, item in enumerate(items):
+        if index % PAUSE_EVERY == PAUSE_EVERY - 1:
+            cooperative.pause()
         if index in bad:
             continue
         error = _signal_errors(item)
@@ -153,7 +157,9 @@ def _bulk_items(raw: bytes) -> tuple[list, dict]:
     """Parse a bulk body, NDJSON or `{"signals": [...]}`; return items and rows for unparseable lines."""
     if request.mimetype == NDJSON:
         items, bad = [], {}
-        for line in (line for line in raw.split(b"\n") if line.strip()):
+        for number, line in enumerate(line for line in raw.split(b"\n") if line.strip()):
+            if number % (PAUSE_EVERY * 8) == PAUSE_EVERY * 8 - 1:
+                cooperative.pause()
             try:
                 items.append(parse_json(line))
             except InvalidJson as error:
@@ -170,8 +176,11 @@ def _bulk_chunks(good: list, first_id: int, organization_id: int, received_at: i
     """Serialize accepted bulk signals into chunks of envelopes, the unit the import job stores."""
     envelopes = [{"id": first_id + n, "org": organization_id, "src": source, "at": received_at, "p": payload}
                  for n, (_index, source, _fields, payload) in enumerate(good)]
-    return [orjson.dumps(envelopes[start:start + BULK_CHUNK_SIZE])
-            for start in range(0, len(envelopes), BULK_CHUNK_SIZE)]
+    chunks = []
+    for start in range(0, len(envelopes), BULK_CHUNK_SIZE):
+        chunks.append(orjson.dumps(envelopes[start:start + BULK_CHUNK_SIZE]))
+        cooperative.pause()
+    return chunks
 
 
 @bp.post("/bulk/<api_key>")
