@@ -3,22 +3,20 @@
 The web process runs under gunicorn's gevent worker (gunicorn.conf.py), which patches sockets so
 that a request waiting on Redis or Postgres (psycogreen) lets the others run. SQLite's driver cannot
 be made cooperative: a statement waiting for the worker's write lock (busy_timeout) would hold up
-every request of the process, so there each statement runs in gevent's thread pool. Outside gevent
-(tests, the worker, `flask` commands) nothing here is used.
+every request of the process, so there each statement runs in a thread pool kept for SQLite.
+Outside gevent (tests, the worker, `flask` commands) nothing here is used.
 """
 
 import functools
 
+import gevent
+from gevent import monkey
 from peewee import SqliteDatabase
 
 
 @functools.cache
 def enabled() -> bool:
     """Tell whether gevent has patched this process's sockets (asked once: patching precedes the app)."""
-    try:
-        from gevent import monkey
-    except ImportError:  # pragma: no cover - gevent is a runtime requirement
-        return False
     return monkey.is_module_patched("socket")
 
 
@@ -29,8 +27,6 @@ def pause() -> None:
     request of the process for seconds (threads were at least switched every few milliseconds).
     """
     if enabled():
-        import gevent
-
         # A timer, not sleep(0): that runs the greenlets already ready, but new requests on the sockets
         # may wait until this computation ends (seen in tests/test_web_server.py).
         gevent.sleep(0.0001)
@@ -41,9 +37,9 @@ _sqlite_pool = None
 
 
 def in_sqlite_thread(func, *args):
-    """Run a blocking SQLite call in the thread pool kept for SQLite (not gevent's shared one, which
+    """Start a blocking SQLite call in the thread pool kept for SQLite (not gevent's shared one, which
     also resolves host names: a few writes waiting out the worker's lock must not stall Redis
-    reconnects); return its result."""
+    reconnects); return its AsyncResult."""
     global _sqlite_pool
     if _sqlite_pool is None:
         from gevent.threadpool import ThreadPool

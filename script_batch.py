@@ -16,6 +16,8 @@ import contextlib
 import copy
 import logging
 
+import gevent
+from gevent.event import Event
 from hiredis import pack_command
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
@@ -29,12 +31,11 @@ ANSWER_WITHIN = 60.0  # seconds: far past the client's socket timeout; a bound, 
 
 
 class _Call:
-    __slots__ = ("args", "done", "error", "packed", "result")
+    __slots__ = ("done", "error", "packed", "result")
 
-    def __init__(self, args: tuple, done):
-        self.args = args
-        self.packed = pack_command(args)
-        self.done = done
+    def __init__(self, command: tuple):
+        self.packed = pack_command(command)
+        self.done = Event()
         self.result = None
         self.error = None
 
@@ -64,10 +65,7 @@ class ScriptBatcher:
     def __call__(self, keys: list, args: list):
         if not cooperative.enabled():
             return self.script(keys=keys, args=args)
-        import gevent
-        from gevent.event import Event
-
-        call = _Call(("EVALSHA", self.script.sha, len(keys), *keys, *args), Event())
+        call = _Call(("EVALSHA", self.script.sha, len(keys), *keys, *args))
         self.pending.append(call)
         if self.sender is None or self.sender.dead:
             self.wakeup = Event()

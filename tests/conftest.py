@@ -7,6 +7,9 @@ their own, flushed before and after, and tables emptied after each test, so they
 import json
 import os
 import signal
+import time
+import urllib.error
+import urllib.request
 import uuid
 
 import peewee
@@ -202,6 +205,29 @@ def payload(name: str):
 def payload_bytes(name: str) -> bytes:
     with open(os.path.join(PAYLOADS, name), "rb") as source:
         return source.read()
+
+
+def wait_for(url: str, timeout: float = 30.0):
+    """Return (status, JSON) of the first answer a starting server gives at `url`; fail after `timeout`."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:
+                return response.status, json.loads(response.read())
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout}s")
+
+
+def http_json(url: str, body=None, headers=None, timeout: float = 30):
+    """Send `body` as JSON to a real server (GET without one); return (status, JSON), error answers too."""
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
 
 
 @pytest.fixture

@@ -6,33 +6,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
-import urllib.request
 
 import pytest
+from conftest import http_json, wait_for
 
 from embedded_redis import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
-
-
-def wait_for(url, timeout=30.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                return response.status, json.loads(response.read())
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
-
-
-def request(url, headers=None, body=None):
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
-    with urllib.request.urlopen(req, timeout=5) as response:
-        return response.status, json.loads(response.read())
 
 
 def port_is_open(port):
@@ -57,11 +38,11 @@ def test_make_run_serves_with_an_embedded_redis_and_stops_on_ctrl_c(tmp_path):
                                  cwd=ROOT, env=env, capture_output=True, text=True, check=True)
         headers = {"Authorization": f"Bearer {json.loads(created.stdout)['management_key']}"}
         base = f"http://127.0.0.1:{port}/v1/api-keys"
-        assert request(base, headers, {"name": "site", "endpoint_type": "signal_staging"})[0] == 201
-        status, listed = request(base, headers)
+        assert http_json(base, {"name": "site", "endpoint_type": "signal_staging"}, headers)[0] == 201
+        status, listed = http_json(base, headers=headers)
         assert status == 200 and [k["name"] for k in listed["api_keys"]] == ["site"]
         flows = f"http://127.0.0.1:{port}/v1/flows"
-        assert request(flows, headers, {"name": "repo", "github_secret": "It's a Secret to Everybody"})[0] == 201
+        assert http_json(flows, {"name": "repo", "github_secret": "It's a Secret to Everybody"}, headers)[0] == 201
     finally:
         os.killpg(supervisor.pid, signal.SIGINT)
         try:
