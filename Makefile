@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 .PHONY: run test lint bench-ingest bench-deliveries bench-queue bench-flows clean
 
 run: $(VENV)/.runtime-installed
-	$(BIN)/python run.py
+	$(BIN)/python -m hookyard.devserver
 
 test: $(VENV)/.dev-installed
 	$(BIN)/python -m pytest

@@ -14,18 +14,26 @@ from flask import Flask, g, request
 from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 
-import metrics
-from config import Config
-from errors import ApiError, BadRequest, ServiceUnavailable
-from flow_intake import FlowScripts
-from migrate import migrate
-from models import Organization, bind_database, db
-from queues import INGEST_QUEUE, connect_redis, make_queues
-from secretbox import SecretBoxError
-from signal_buffer import SignalKeys
-from signal_intake import SignalIntake
-from tokens import display_prefix, hash_credential, new_credential
-from views import activities, api_keys, flow_ingress, flows, ingress, mapping, ops, signal_api, signals, webhooks
+from hookyard.activities import api as activities
+from hookyard.activities import ingress
+from hookyard.core import metrics
+from hookyard.core.config import Config
+from hookyard.core.credentials import SecretBoxError, display_prefix, hash_credential, new_credential
+from hookyard.core.db import bind_database, db, migrate
+from hookyard.core.errors import ApiError, BadRequest, ServiceUnavailable
+from hookyard.core.queues import INGEST_QUEUE, connect_redis, make_queues
+from hookyard.flows import api as flows
+from hookyard.flows import ingress as flow_ingress
+from hookyard.flows.intake import FlowScripts
+from hookyard.keys import api as api_keys
+from hookyard.mapping import api as mapping
+from hookyard.ops import views as ops
+from hookyard.outbound import api as webhooks
+from hookyard.signals import api as signal_api
+from hookyard.signals import ingress as signals
+from hookyard.signals.buffer import SignalKeys
+from hookyard.signals.intake import SignalIntake
+from models import Organization
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 import os
 import shutil
 
-from config import VAR_DIR
+from hookyard.core.config import VAR_DIR
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -14,7 +14,7 @@ worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 keepalive = 5
 # Paths carry API keys and webhook tokens: the access log (ACCESS_LOG=true) shows them redacted.
 accesslog = "-" if os.environ.get("ACCESS_LOG", "").lower() in ("1", "true", "yes") else None
-logger_class = "redaction.RedactingLogger"
+logger_class = "hookyard.core.redaction.RedactingLogger"
 
 # Request metrics from every gunicorn worker are summed through files in this directory.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(VAR_DIR, "prometheus", str(os.getpid())))
@@ -36,6 +36,6 @@ def child_exit(server, worker):
 
 def post_worker_init(worker):
     """gevent has patched sockets by now; make Postgres queries cooperative too."""
-    import cooperative
+    from hookyard.core import cooperative
 
     cooperative.patch_postgres_driver()

@@ -1,120 +1,28 @@
-"""Peewee models: tables, indexes and small query methods. No HTTP, no Redis.
+"""Every table, sectioned by capability: columns, indexes and small query methods. No HTTP, no Redis.
 
-The database is bound late through `db` (a DatabaseProxy): SQLite by default, Postgres when
-DATABASE_URL says so. Schema changes go through `migrations/`, never `create_tables` at runtime.
+The models bind to `hookyard.core.db.db`, pointed at SQLite or Postgres once the configuration is
+known. Schema changes go through `migrations/`, never `create_tables` at runtime.
 """
 
-import contextlib
 import datetime
-import os
 
-import orjson
 from peewee import (
     BigIntegerField,
     BooleanField,
     CharField,
-    DatabaseProxy,
     DateTimeField,
     ForeignKeyField,
     IntegerField,
-    Model,
-    PostgresqlDatabase,
     TextField,
 )
-from playhouse.db_url import connect
-from playhouse.db_url import parse as parse_url
 
-import cooperative
-
-db = DatabaseProxy()
+from hookyard.core.clock import utcnow
+from hookyard.core.db import BaseModel, JSONField, db
 
 ENDPOINT_TYPES = ("signal_staging", "flow")
 
 
-def utcnow() -> datetime.datetime:
-    """Return the current UTC time as a naive datetime, the form every table stores."""
-    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
-
-
-def open_database(url: str):
-    """Return a Database for a URL, tuned for a web and a worker process sharing it."""
-    if url.startswith("sqlite"):
-        path = url.split(":///", 1)[-1]
-        if path and path != ":memory:":
-            os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-        # WAL lets the web read while the worker writes; busy_timeout waits out short write locks.
-        # Transactions take the write lock up front (IMMEDIATE): a read-then-write transaction that
-        # began deferred would fail with "database is locked" instead of waiting its turn.
-        pragmas = {"journal_mode": "wal", "busy_timeout": 5000, "synchronous": "normal", "foreign_keys": 1}
-        if cooperative.enabled():  # a gevent web process (cooperative.py)
-            return cooperative.CooperativeSqliteDatabase(**parse_url(url), pragmas=pragmas, lock_type="IMMEDIATE")
-        return connect(url, pragmas=pragmas, lock_type="IMMEDIATE")
-    if url.startswith(("postgres://", "postgresql://")):
-        # A pool: a web request or a job borrows a connection instead of opening one. A web process
-        # serves many requests at once (gevent): past 20 at the database they wait for a connection.
-        scheme, rest = url.split("://", 1)
-        return connect(f"{scheme}+pool://{rest}", max_connections=20, stale_timeout=300, timeout=10)
-    return connect(url)
-
-
-@contextlib.contextmanager
-def briefly_connected():
-    """Use the database for a moment on a busy path, giving back at once a connection opened for it.
-
-    Otherwise the request would hold it (a pooled Postgres connection) until its teardown, also while
-    it waits on Redis; a connection that was already open (a transaction, perhaps) is left alone.
-    """
-    opened_here = db.is_closed()
-    try:
-        yield
-    finally:
-        if opened_here and not db.is_closed():
-            db.close()
-
-
-def bind_database(url: str):
-    """Open the database at `url` and bind every model to it."""
-    database = open_database(url)
-    db.initialize(database)
-    return database
-
-
-def insert_rows(model, rows: list[dict]) -> None:
-    """Insert many rows in one prepared statement, skipping rows that hit a unique index.
-
-    Peewee's insert_many builds its SQL value by value, which costs more than the insert itself at
-    thousands of rows; here each field converts its values and the driver does the rest.
-    """
-    if not rows:
-        return
-    fields = [model._meta.fields[name] for name in rows[0]]
-    columns = ", ".join(f'"{field.column_name}"' for field in fields)
-    values = [tuple(field.db_value(row[field.name]) for field in fields) for row in rows]
-    # Table and column names come from the model, never from input; values are always parameters.
-    insert = f'INSERT INTO "{model._meta.table_name}" ({columns}) VALUES {{}} ON CONFLICT DO NOTHING'  # noqa: S608
-    cursor = db.cursor()
-    if isinstance(db.obj, PostgresqlDatabase):
-        from psycopg2.extras import execute_values
-
-        execute_values(cursor, insert.format("%s"), values, page_size=1000)
-    else:
-        cursor.executemany(insert.format("(" + ", ".join("?" * len(fields)) + ")"), values)
-
-
-class JSONField(TextField):
-    """JSON stored as text, the same on SQLite and Postgres."""
-
-    def db_value(self, value):
-        return None if value is None else orjson.dumps(value).decode()
-
-    def python_value(self, value):
-        return None if value is None else orjson.loads(value)
-
-
-class BaseModel(Model):
-    class Meta:
-        database = db
-        legacy_table_names = False
+# --- organizations and API keys ------------------------------------------------------------------
 
 
 class Organization(BaseModel):
@@ -175,6 +83,9 @@ class RateLimit(BaseModel):
         """Return the organization's limits; no row means no limits."""
         found = cls.get_or_none(cls.organization == organization_id)
         return found or cls(organization=organization_id)
+
+
+# --- signal staging ------------------------------------------------------------------------------
 
 
 class Lead(BaseModel):
@@ -261,6 +172,9 @@ Signal.add_index(Signal.index(Signal.organization, Signal.dedupe_key, unique=Tru
                               where=Signal.duplicate_of.is_null()))
 
 
+# --- mapping -------------------------------------------------------------------------------------
+
+
 class MappingRule(BaseModel):
     """Turns matching raw signals into a named signal on a lead; the first active rule by priority wins."""
 
@@ -295,6 +209,9 @@ class SignalImport(BaseModel):
     failed = IntegerField(default=0)
     created_at = DateTimeField(default=utcnow)
     finished_at = DateTimeField(null=True)
+
+
+# --- outbound webhooks ---------------------------------------------------------------------------
 
 
 class Endpoint(BaseModel):
@@ -366,6 +283,9 @@ class DeliveryAttempt(BaseModel):
     error = TextField(null=True)
 
 
+# --- activities ----------------------------------------------------------------------------------
+
+
 class Member(BaseModel):
     id = CharField(max_length=40, primary_key=True)  # mem_...
     organization = ForeignKeyField(Organization, on_delete="CASCADE")
@@ -423,6 +343,9 @@ class Activity(BaseModel):
             (("webhook", "external_id"), True),
             (("organization", "start_time"), False),
         )
+
+
+# --- flows ---------------------------------------------------------------------------------------
 
 
 class Flow(BaseModel):

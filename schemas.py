@@ -8,7 +8,7 @@ import datetime
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates
 
-from models import utcnow
+from hookyard.core.clock import utcnow
 
 
 class UtcDateTime(fields.DateTime):

@@ -17,20 +17,22 @@ from rq import SimpleWorker, get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-import activity_store
-import flow_store
-import metrics
-import signal_mapping
-from config import Config
-from delivery import SHUTDOWN, Dispatcher
-from events import Publisher, publish
-from flow_buffer import FlowBufferKeys
-from models import Delivery, Endpoint, MappingRule, Signal, SignalImport, bind_database, db, utcnow
-from queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, TRANSIENT_ERRORS, connect_redis, make_queues
-from secretbox import SecretBox
-from signal_buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
-from signal_intake import drain_retry
-from signal_store import IN_CHUNK, MAX_ALIAS_HOPS, StoreResult, rehydrate, resolve_aliases, store_signals
+from hookyard.activities import store as activity_store
+from hookyard.core import metrics
+from hookyard.core.clock import utcnow
+from hookyard.core.config import Config
+from hookyard.core.credentials import SecretBox
+from hookyard.core.db import bind_database, db
+from hookyard.core.queues import DELIVERY_QUEUE, INGEST_QUEUE, QUEUE_NAMES, TRANSIENT_ERRORS, connect_redis, make_queues
+from hookyard.flows import store as flow_store
+from hookyard.flows.buffer import FlowBufferKeys
+from hookyard.mapping import apply as signal_mapping
+from hookyard.outbound.dispatch import SHUTDOWN, Dispatcher
+from hookyard.outbound.publish import Publisher, publish
+from hookyard.signals.buffer import ADOPT_SCRIPT, CLAIM_SCRIPT, DRAIN_FLAG_TTL, SignalKeys, identity_field
+from hookyard.signals.intake import drain_retry
+from hookyard.signals.store import IN_CHUNK, MAX_ALIAS_HOPS, StoreResult, rehydrate, resolve_aliases, store_signals
+from models import Delivery, Endpoint, MappingRule, Signal, SignalImport
 
 logger = logging.getLogger("hookyard.worker")
 

@@ -11,12 +11,12 @@ import os
 import redis
 from flask import Flask, request
 
-from errors import ApiError, InvalidJson, ValidationFailed
-from flow_signatures import verify_github
-from flow_sources import read_message
-from jsonbody import parse_json, read_raw_body, require_json_content_type
+from hookyard.core.errors import ApiError, InvalidJson, ValidationFailed
+from hookyard.core.jsonbody import parse_json, read_raw_body, require_json_content_type
+from hookyard.flows.signatures import verify_github
+from hookyard.flows.sources import read_message
+from hookyard.signals.fields import detect_source, read_fields
 from schemas import signal_in_schema
-from signal_fields import detect_source, read_fields
 
 GITHUB_SECRET = "It's a Secret to Everybody"
 LPUSH_KEY = "bench:lpush"

@@ -20,10 +20,10 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import urllib3  # noqa: E402
+import urllib3
 
-from bench.ingest import postgres_database  # noqa: E402
-from embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from bench.ingest import postgres_database
+from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
 
 N = int(os.environ.get("BENCH_DELIVERIES", "3000"))
 DELAY = 0.05
@@ -55,11 +55,10 @@ def bare_sender(url: str, count: int, threads: int = 64) -> float:
 
 def hookyard_rate(database_url: str, redis_url: str, receiver: str, hang: bool) -> float:
     """Publish N events to a 50 ms endpoint (and N to a hanging one), let one worker deliver; return its rate."""
-    from events import publish
-    from migrate import migrate
-    from models import Delivery, DeliveryAttempt, Endpoint, Organization, bind_database, db
-    from secretbox import SecretBox, generate_key
-    from tokens import new_public_id
+    from hookyard.core.credentials import SecretBox, generate_key, new_public_id
+    from hookyard.core.db import bind_database, db, migrate
+    from hookyard.outbound.publish import publish
+    from models import Delivery, DeliveryAttempt, Endpoint, Organization
 
     key = generate_key()
     database = bind_database(database_url)

@@ -22,12 +22,12 @@ import urllib.request
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import redis as redis_lib  # noqa: E402
-from playhouse.db_url import connect  # noqa: E402
+import redis as redis_lib
+from playhouse.db_url import connect
 
-from bench.ingest import CONNECTIONS, DURATION, ROUNDS, Service, median, post, postgres_database  # noqa: E402
-from embedded_redis import EmbeddedRedis, free_port  # noqa: E402
-from secretbox import generate_key  # noqa: E402
+from bench.ingest import CONNECTIONS, DURATION, ROUNDS, Service, median, post, postgres_database
+from hookyard.core.credentials import generate_key
+from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
 
 SECRET = "It's a Secret to Everybody"
 BODY = open(os.path.join(ROOT, "tests", "payloads", "github_push.json"), "rb").read()

@@ -28,11 +28,11 @@ import uuid
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-import redis as redis_lib  # noqa: E402
-from playhouse.db_url import connect  # noqa: E402
+import redis as redis_lib
+from playhouse.db_url import connect
 
-from bench.baseline_app import LPUSH_KEY  # noqa: E402
-from embedded_redis import EmbeddedRedis, free_port  # noqa: E402
+from bench.baseline_app import LPUSH_KEY
+from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
 
 BIN = os.path.dirname(sys.executable)
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))

@@ -20,15 +20,23 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from playhouse.db_url import connect  # noqa: E402
+from playhouse.db_url import connect
 
-from app import MANAGEMENT_KEY_PREFIX, create_app  # noqa: E402
-from config import Config  # noqa: E402
-from embedded_redis import EmbeddedRedis  # noqa: E402
-from migrate import migrate  # noqa: E402
-from models import Organization, Signal, insert_rows, utcnow  # noqa: E402
-from secretbox import generate_key  # noqa: E402
-from tokens import display_prefix, hash_credential, new_credential  # noqa: E402
+from app import MANAGEMENT_KEY_PREFIX, create_app
+from hookyard.core.clock import utcnow
+from hookyard.core.config import Config
+from hookyard.core.credentials import (
+    display_prefix,
+    generate_key,
+    hash_credential,
+    new_credential,
+)
+from hookyard.core.db import (
+    insert_rows,
+    migrate,
+)
+from hookyard.devserver.embedded_redis import EmbeddedRedis
+from models import Organization, Signal
 
 TOTAL = int(os.environ.get("BENCH_QUEUE_SIGNALS", "1000000"))
 GROUPS = 200

@@ -17,10 +17,10 @@ import pytest
 import redis as redis_lib
 from playhouse.db_url import connect
 
-from config import Config
-from embedded_redis import EmbeddedRedis
-from migrate import migrate
-from secretbox import generate_key
+from hookyard.core.config import Config
+from hookyard.core.credentials import generate_key
+from hookyard.core.db import migrate
+from hookyard.devserver.embedded_redis import EmbeddedRedis
 
 TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "13"))
 
@@ -147,7 +147,7 @@ def store_together(app, config):
     on several machines would; fail the test if any of them raised."""
     import threading
 
-    from signal_buffer import SignalKeys
+    from hookyard.signals.buffer import SignalKeys
     from worker import make_worker, store_claim
 
     make_worker(config, connection=app.redis)

@@ -327,7 +327,7 @@ def test_a_rerun_of_the_store_job_changes_nothing_and_publishes_nothing(app, cli
 
 
 def test_the_token_is_redacted_from_access_logs(project):
-    from redaction import redact
+    from hookyard.core.redaction import redact
 
     line = f'"POST {project["path"]} HTTP/1.1" 202'
     token = project["path"].rsplit("/", 1)[1]

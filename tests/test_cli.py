@@ -4,7 +4,7 @@ import json
 
 from playhouse.migrations import Runner
 
-from migrate import MIGRATIONS_DIR, migrate
+from hookyard.core.db import MIGRATIONS_DIR, migrate
 from models import Organization
 
 
@@ -17,7 +17,7 @@ def test_init_db_is_idempotent(app):
 
 
 def test_migrations_apply_on_top_of_an_older_database(tmp_path):
-    from models import open_database
+    from hookyard.core.db import open_database
 
     database = open_database(f"sqlite:///{tmp_path / 'old.db'}")
     runner = Runner(database, MIGRATIONS_DIR)

@@ -3,7 +3,7 @@
 import pytest
 from flask import current_app
 
-from config import Config
+from hookyard.core.config import Config
 
 
 def post_raw(client, data, content_type="application/json", headers=None):

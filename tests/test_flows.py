@@ -208,7 +208,7 @@ def test_a_tampered_github_body_is_a_401(client, make_flow):
 
 
 def test_githubs_documented_test_vector_verifies(client, make_flow):
-    from flow_signatures import verify_github
+    from hookyard.flows.signatures import verify_github
 
     verify_github(GITHUB_SECRET, b"Hello, World!",
                   "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17")
@@ -277,7 +277,7 @@ def test_a_stale_or_forged_stripe_signature_is_a_401(client, make_flow):
 
 
 def test_our_stripe_check_agrees_with_the_stripe_library():
-    from flow_signatures import SignatureError, verify_stripe
+    from hookyard.flows.signatures import SignatureError, verify_stripe
 
     body = payload_bytes("stripe_payment_intent_succeeded.json")
     header = stripe.WebhookSignature.generate_signature_header(body.decode(), STRIPE_SECRET)
@@ -335,8 +335,8 @@ def test_a_claim_stored_twice_after_a_crash_logs_and_publishes_nothing_twice(cli
     # A drain job that died after its commit but before deleting its claim: the sweep gives the claim
     # back to the buffer and the next drain stores it again.
     redis.rpush("hy:flows:processing:gone-job", item)
-    from queues import make_queues
-    from signal_buffer import SignalKeys
+    from hookyard.core.queues import make_queues
+    from hookyard.signals.buffer import SignalKeys
     from worker import sweep_flows
 
     sweep_flows(redis, SignalKeys("hy"), make_queues(redis)["ingest"])
@@ -561,9 +561,9 @@ def test_events_of_a_flow_deleted_after_accepting_them_are_dropped_quietly(clien
 def test_a_long_drain_hands_over_to_a_fresh_job(client, org, make_flow, flow_key, run_jobs, monkeypatch, redis):
     from rq.registry import FinishedJobRegistry
 
-    import flow_store
     import worker
-    from queues import INGEST_QUEUE
+    from hookyard.core.queues import INGEST_QUEUE
+    from hookyard.flows import store as flow_store
 
     monkeypatch.setattr(flow_store, "CLAIM_SIZE", 1)
     monkeypatch.setattr(worker, "DRAIN_BUDGET", 0)  # every drain stops after its first claim
@@ -581,7 +581,7 @@ def test_a_drain_that_runs_out_of_time_keeps_its_claim_for_the_retry(client, org
                                                                     monkeypatch, redis):
     from rq.timeouts import JobTimeoutException
 
-    import flow_store
+    from hookyard.flows import store as flow_store
 
     real, calls = flow_store.store_flow_events, []
 
@@ -601,7 +601,7 @@ def test_a_drain_that_runs_out_of_time_keeps_its_claim_for_the_retry(client, org
 
 def test_a_set_aside_event_releases_its_claim_so_the_senders_retry_gets_in(client, org, make_flow, flow_key,
                                                                          run_jobs, monkeypatch, redis):
-    import flow_store
+    from hookyard.flows import store as flow_store
 
     def broken(envelopes, max_attempts):
         raise ValueError("cannot store this")
@@ -619,7 +619,7 @@ def test_a_set_aside_event_releases_its_claim_so_the_senders_retry_gets_in(clien
 
 
 def test_a_recovered_claim_goes_back_in_its_order(redis):
-    from signal_buffer import ADOPT_SCRIPT
+    from hookyard.signals.buffer import ADOPT_SCRIPT
 
     redis.rpush("claim", *[str(n) for n in range(2500)])
     redis.rpush("buffer", "later")

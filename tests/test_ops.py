@@ -2,7 +2,7 @@
 
 import re
 
-from config import Config
+from hookyard.core.config import Config
 
 
 def test_healthz_answers_while_the_process_is_up(client):

@@ -177,8 +177,8 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(app,
 
 def test_the_sweep_gives_back_a_gone_jobs_claim_and_restarts_a_stalled_import(app, client, org, signal_key,
                                                                                 run_jobs, redis):
-    from queues import make_queues
-    from signal_buffer import SignalKeys
+    from hookyard.core.queues import make_queues
+    from hookyard.signals.buffer import SignalKeys
     from worker import sweep_ingest
 
     keys, ingest = SignalKeys("hy"), make_queues(redis)["ingest"]

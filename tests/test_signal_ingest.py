@@ -239,7 +239,7 @@ def test_a_long_drain_hands_the_rest_of_the_buffer_to_a_fresh_job(client, org, s
     from rq.registry import FinishedJobRegistry
 
     import worker
-    from queues import INGEST_QUEUE
+    from hookyard.core.queues import INGEST_QUEUE
 
     monkeypatch.setattr(worker, "CLAIM_SIZE", 1)
     monkeypatch.setattr(worker, "DRAIN_BUDGET", 0)  # every drain stops after its first claim

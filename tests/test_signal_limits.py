@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from config import Config
+from hookyard.core.config import Config
 from models import ApiKey
 
 WEBHOOK = "/api/signal-staging/webhook"
@@ -31,7 +31,7 @@ def test_an_inactive_key_is_a_401(client, org, make_api_key):
 def test_an_expired_key_is_a_401(client, make_api_key):
     key = make_api_key()
     ApiKey.update(expires_at=datetime.datetime(2020, 1, 1)).where(ApiKey.id == key["id"]).execute()
-    import api_key_auth
+    from hookyard.keys import auth as api_key_auth
 
     api_key_auth.forget(ApiKey.get_by_id(key["id"]).key_hash)
     body = assert_error(client.post(f"{WEBHOOK}/{key['key']}", json={"event": "x"}), 401, "unauthorized")

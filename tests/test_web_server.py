@@ -19,7 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from conftest import http_json, wait_for
 
-from embedded_redis import free_port
+from hookyard.devserver.embedded_redis import free_port
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 VENV_BIN = os.path.dirname(sys.executable)
@@ -38,7 +38,7 @@ BATCHER_SETUP = """
     import json, os
     import gevent, redis
     from prometheus_client import REGISTRY
-    from script_batch import ScriptBatcher
+    from hookyard.core.script_batch import ScriptBatcher
 
     client = redis.Redis.from_url(os.environ["TEST_REDIS"])
     SCRIPT = "if ARGV[1] == 'fail' then return redis.error_reply('refused ' .. ARGV[2]) end " \\
@@ -88,7 +88,7 @@ def test_a_failing_call_fails_alone_and_lost_scripts_are_loaded_again(redis, red
 
 def test_more_calls_than_one_round_trip_carries_are_sent_in_several(redis, redis_url):
     out = run_patched(BATCHER_SETUP + """
-    import script_batch
+    from hookyard.core import script_batch
     batcher = ScriptBatcher(client, SCRIPT, "t")
     calls = [gevent.spawn(batcher, ["counter"], [n]) for n in range(2 * script_batch.MAX_BATCH + 100)]
     gevent.joinall(calls, raise_error=True)

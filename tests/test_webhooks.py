@@ -11,7 +11,7 @@ import time
 import pytest
 from standardwebhooks.webhooks import Webhook
 
-from config import Config
+from hookyard.core.config import Config
 
 
 def create_webhook(client, org, receiver, path="/hook", **body):
@@ -349,8 +349,8 @@ def test_metadata_stays_refused_when_private_networks_are_allowed(client, org):
 
 def test_a_host_that_turns_private_at_delivery_is_refused_then(client, org, receiver, run_jobs, config, monkeypatch,
                                                                strict_client):
-    import url_safety
     import worker
+    from hookyard.outbound import url_safety
 
     port = receiver.server.server_address[1]
     answers = iter([["93.184.215.14"]])

@@ -1,0 +1,85 @@
+"""Configuration read once from the environment; the same for `make run`, the Procfile and tests."""
+
+import os
+from dataclasses import dataclass, fields
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+VAR_DIR = os.environ.get("HOOKYARD_VAR_DIR") or os.path.join(ROOT, "var")
+
+
+def _bool(value: str) -> bool:
+    """Read an environment flag: 1/true/yes/on are true."""
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _schedule(value: str) -> tuple[int, ...]:
+    """Read RETRY_SCHEDULE: seconds between attempts, comma-separated."""
+    try:
+        steps = tuple(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise ValueError(f"RETRY_SCHEDULE must be comma-separated seconds, got {value!r}") from None
+    if any(step < 0 for step in steps):
+        raise ValueError(f"RETRY_SCHEDULE must not hold negative delays, got {value!r}")
+    return steps
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept Heroku's `postgres://` spelling alongside `postgresql://`."""
+    if url.startswith("postgres://"):
+        return "postgresql://" + url[len("postgres://"):]
+    return url
+
+
+@dataclass(frozen=True)
+class Config:
+    database_url: str = f"sqlite:///{os.path.join(VAR_DIR, 'hookyard.db')}"
+    redis_url: str = ""
+    port: int = 5000
+    retry_schedule: tuple[int, ...] = (30, 300, 1800, 7200)
+    delivery_timeout: float = 10.0
+    webhook_allow_private_networks: bool = False
+    max_body_bytes: int = 1024 * 1024
+    max_signal_bytes: int = 256 * 1024
+    max_batch_bytes: int = 32 * 1024 * 1024
+    max_bulk_bytes: int = 128 * 1024 * 1024
+    worker_heartbeat_ttl: int = 20
+    worker_maintenance_interval: int = 30
+    redis_prefix: str = "hy"
+    encryption_key: str = ""  # Fernet key(s) sealing webhook secrets; no default that could reach production
+    public_url: str = ""  # how senders reach this service, for the URLs it hands out; default: the request's host
+
+    @classmethod
+    def from_env(cls, environ=None, **overrides) -> "Config":
+        """Build the configuration from environment variables, then explicit overrides."""
+        env = os.environ if environ is None else environ
+        readers = {
+            "database_url": ("DATABASE_URL", normalise_database_url),
+            "redis_url": ("REDIS_URL", str),
+            "port": ("PORT", int),
+            "retry_schedule": ("RETRY_SCHEDULE", _schedule),
+            "delivery_timeout": ("DELIVERY_TIMEOUT", float),
+            "webhook_allow_private_networks": ("WEBHOOK_ALLOW_PRIVATE_NETWORKS", _bool),
+            "max_body_bytes": ("MAX_BODY_BYTES", int),
+            "max_signal_bytes": ("MAX_SIGNAL_BYTES", int),
+            "max_batch_bytes": ("MAX_BATCH_BYTES", int),
+            "max_bulk_bytes": ("MAX_BULK_BYTES", int),
+            "worker_heartbeat_ttl": ("WORKER_HEARTBEAT_TTL", int),
+            "worker_maintenance_interval": ("WORKER_MAINTENANCE_INTERVAL", int),
+            "redis_prefix": ("HOOKYARD_REDIS_PREFIX", str),
+            "encryption_key": ("HOOKYARD_ENCRYPTION_KEY", str),
+            "public_url": ("PUBLIC_URL", lambda value: value.rstrip("/")),
+        }
+        values = {}
+        for name, (variable, read) in readers.items():
+            raw = env.get(variable)
+            if raw not in (None, ""):
+                try:
+                    values[name] = read(raw)
+                except ValueError as error:
+                    raise ValueError(f"{variable}: {error}") from None
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown configuration keys: {sorted(unknown)!r}")
+        values.update(overrides)
+        return cls(**values)

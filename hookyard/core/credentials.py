@@ -1,0 +1,100 @@
+"""Credentials: random keys and public ids, stored as hashes and compared in constant time; and the
+secret box that seals the secrets which must be read back (signing secrets).
+
+Credentials carry a readable prefix (`hy_mgmt_`, `hy_live_`, ...) so a leaked one is recognisable.
+They hold 192 random bits, so a plain SHA-256 is a sufficient one-way store (no slow KDF needed:
+there is nothing to brute-force). This module never logs or returns a stored hash to a caller.
+
+HOOKYARD_ENCRYPTION_KEY holds one or more Fernet keys, comma-separated, newest first: old keys still
+decrypt, so the key can be rotated. `make run` and the tests provide one; production must set it.
+"""
+
+import hashlib
+import hmac
+import os
+import secrets
+import time
+
+from cryptography.fernet import Fernet, InvalidToken, MultiFernet
+
+_CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
+
+
+def new_credential(prefix: str) -> str:
+    """Return a fresh credential: the prefix and 192 random bits, URL-safe."""
+    return prefix + secrets.token_urlsafe(24)
+
+
+def hash_credential(credential: str) -> str:
+    """Return the hex SHA-256 under which a credential is stored and looked up."""
+    return hashlib.sha256(credential.encode("utf-8")).hexdigest()
+
+
+def credential_matches(credential: str | None, stored_hash: str | None) -> bool:
+    """Tell, in constant time, whether a presented credential hashes to the stored hash."""
+    if not credential or not stored_hash:
+        return False
+    return hmac.compare_digest(hash_credential(credential), stored_hash)
+
+
+def display_prefix(credential: str, length: int = 12) -> str:
+    """Return the short, non-secret head of a credential that lists show instead of it."""
+    return credential[:length]
+
+
+def new_public_id(prefix: str) -> str:
+    """Return a time-ordered public id (`evt_...`): 48 bits of milliseconds, then 80 random bits.
+
+    Sorting by id sorts by creation time, which is what cursor pagination walks.
+    """
+    value = (int(time.time() * 1000) << 80) | int.from_bytes(os.urandom(10), "big")
+    chars = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        chars.append(_CROCKFORD[digit])
+    return prefix + "".join(reversed(chars))
+
+
+def derived_public_id(prefix: str, *parts: str) -> str:
+    """Return a public id that is always the same for the same parts (an activity's webhook and externalId).
+
+    128 bits of a SHA-256 of the parts: a repeat finds its first id without asking anyone.
+    """
+    digest = hashlib.sha256("\x00".join(parts).encode("utf-8")).digest()
+    value = int.from_bytes(digest[:16], "big") << 2
+    chars = []
+    for _ in range(26):
+        value, digit = divmod(value, 32)
+        chars.append(_CROCKFORD[digit])
+    return prefix + "".join(reversed(chars))
+
+class SecretBoxError(Exception):
+    """The encryption key is missing, or does not open a stored secret."""
+
+
+class SecretBox:
+    def __init__(self, keys: str):
+        if not keys:
+            raise SecretBoxError("HOOKYARD_ENCRYPTION_KEY is not set: generate one with "
+                                 "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
+                                 ".decode())'`")
+        try:
+            self.fernet = MultiFernet([Fernet(key.strip()) for key in keys.split(",") if key.strip()])
+        except ValueError as error:
+            raise SecretBoxError(f"HOOKYARD_ENCRYPTION_KEY is not a Fernet key: {error}") from None
+
+    def seal(self, secret: str) -> str:
+        """Return the secret encrypted for storage."""
+        return self.fernet.encrypt(secret.encode()).decode()
+
+    def open(self, sealed: str) -> str:
+        """Return a stored secret in the clear."""
+        try:
+            return self.fernet.decrypt(sealed.encode()).decode()
+        except InvalidToken:
+            raise SecretBoxError("a stored secret does not open with HOOKYARD_ENCRYPTION_KEY") from None
+
+
+def generate_key() -> str:
+    """Return a new Fernet key."""
+    return Fernet.generate_key().decode()

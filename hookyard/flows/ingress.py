@@ -1,0 +1,76 @@
+"""Flow ingress: `POST /webhooks/<webhook_id>` (GitHub, Stripe, any sender) and the playground that tests it."""
+
+import time
+from urllib.parse import urlsplit
+
+import orjson
+from flask import Blueprint, current_app, g, request
+from werkzeug.datastructures import Headers
+
+from hookyard.core.common import authenticate_management, load_body
+from hookyard.core.credentials import SecretBox
+from hookyard.core.errors import ApiError, BadRequest
+from hookyard.core.jsonbody import read_raw_body
+from hookyard.core.openapi import documented
+from hookyard.flows import intake as flow_intake
+from hookyard.flows.schemas import FlowAcceptedSchema, PlaygroundResultSchema, PlaygroundSchema, playground_schema
+from models import Flow
+
+bp = Blueprint("flow_ingress", __name__)
+
+
+def _receive(flow, raw_reader, mimetype: str, headers, *, trusted: bool = False) -> dict:
+    config = current_app.config["HOOKYARD"]
+    return flow_intake.receive(current_app.redis, current_app.extensions["flow_scripts"], current_app.queues,
+                               config.redis_prefix, flow, raw_reader, mimetype, headers, trusted=trusted)
+
+
+def _flow(webhook_id: str):
+    return flow_intake.find_flow(webhook_id, SecretBox(current_app.config["HOOKYARD"].encryption_key))
+
+
+@bp.post("/webhooks/<webhook_id>")
+@documented(responses={200: FlowAcceptedSchema}, errors=(400, 401, 404, 413, 415, 429), tags=("flows",),
+            auth="none")
+def receive_flow_event(webhook_id):
+    """Accept an event for a flow: authenticated by X-API-Key (a flow key), or by a GitHub or Stripe signature."""
+    flow = _flow(webhook_id)
+    limit = current_app.config["HOOKYARD"].max_body_bytes
+    return _receive(flow, lambda: read_raw_body(request, limit), request.mimetype or "", request.headers)
+
+
+@bp.post("/api/playground/test")
+@documented(body=PlaygroundSchema, responses={200: PlaygroundResultSchema}, tags=("flows",))
+def playground_test():
+    """Send a payload through one of your own flows and see its answer; no other URL is ever fetched."""
+    authenticate_management()
+    data = load_body(playground_schema)
+    flow = _playground_flow(data["webhookUrl"])
+    headers = Headers(data["headers"])
+    raw = orjson.dumps(data["payload"])
+    started = time.perf_counter()
+    try:
+        status, answer = 200, _receive(flow, lambda: raw, "application/json", headers, trusted=True)
+    except ApiError as error:
+        status, answer = error.status, error.body()
+    return {"status": status, "response": answer, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}
+
+
+def _playground_flow(url: str):
+    """Return the flow a playground URL names, if it is one of this organization's; else a 400."""
+    refusal = BadRequest("webhookUrl must be the webhook_url of one of your flows (GET /v1/flows); the playground "
+                         "never sends anywhere else.", code="not_a_flow_url")
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        raise refusal from None
+    public = current_app.config["HOOKYARD"].public_url
+    hosts = {request.host, urlsplit(public).netloc} if public else {request.host}
+    segments = parts.path.split("/")
+    if (parts.scheme not in ("http", "https") or parts.netloc not in hosts or parts.query or parts.fragment
+            or len(segments) != 3 or segments[1] != "webhooks" or not segments[2]):
+        raise refusal
+    owned = Flow.get_or_none((Flow.webhook_id == segments[2]) & (Flow.organization == g.organization))
+    if owned is None:
+        raise refusal
+    return _flow(owned.webhook_id)

@@ -1,0 +1,263 @@
+"""Outbound webhooks: subscriptions, the event catalogue, publishing, delivery logs, retry and replay."""
+
+import datetime
+
+from flask import Blueprint, current_app, g
+
+from hookyard.core.clock import utcnow
+from hookyard.core.common import authenticate_management, list_args, load_body
+from hookyard.core.credentials import SecretBox, new_public_id
+from hookyard.core.errors import BadRequest, NotFound, ValidationFailed
+from hookyard.core.openapi import documented
+from hookyard.core.pagination import paginate
+from hookyard.core.queues import DEFAULT_QUEUE, DELIVERY_QUEUE
+from hookyard.outbound.event_types import CATALOGUE, is_known_type, is_valid_pattern
+from hookyard.outbound.signing import generate_secret, secret_problem
+from hookyard.outbound.url_safety import UnsafeUrl, check_url, parse_url
+from models import Delivery, DeliveryAttempt, Endpoint
+from schemas import (
+    DeliveryDetailSchema,
+    DeliveryFilterSchema,
+    DeliveryListSchema,
+    DeliverySchema,
+    EventAcceptedSchema,
+    EventCreateSchema,
+    EventTypeListSchema,
+    ListArgsSchema,
+    ReplayAcceptedSchema,
+    ReplaySchema,
+    TestSentSchema,
+    WebhookCreatedSchema,
+    WebhookCreateSchema,
+    WebhookListSchema,
+    WebhookSchema,
+    WebhookSecretSchema,
+    WebhookUpdateSchema,
+    delivery_detail_schema,
+    delivery_filter_schema,
+    delivery_schema,
+    event_create_schema,
+    replay_schema,
+    webhook_create_schema,
+    webhook_schema,
+    webhook_update_schema,
+)
+
+bp = Blueprint("webhooks", __name__, url_prefix="/v1")
+bp.before_request(authenticate_management)
+
+ROTATION_OVERLAP = datetime.timedelta(hours=24)
+
+
+def _config():
+    return current_app.config["HOOKYARD"]
+
+
+def _box() -> SecretBox:
+    return SecretBox(_config().encryption_key)
+
+
+def _own_endpoint(endpoint_id: str) -> Endpoint:
+    endpoint = Endpoint.get_or_none((Endpoint.id == endpoint_id) & (Endpoint.organization == g.organization))
+    if endpoint is None:
+        raise NotFound(f"No webhook {endpoint_id}.")
+    return endpoint
+
+
+def _check_subscription(data: dict) -> None:
+    """Refuse unknown event names and unsafe URLs, naming the field."""
+    errors = {}
+    unknown = [name for name in data.get("events", []) if not is_valid_pattern(name)]
+    if unknown:
+        errors["events"] = [f"Unknown event type {name!r}; see GET /v1/event-types." for name in unknown]
+    if "url" in data:
+        try:
+            check_url(data["url"], _config().webhook_allow_private_networks)
+        except UnsafeUrl as error:
+            if "does not resolve" not in str(error):
+                errors["url"] = [str(error)]
+            else:
+                parse_url(data["url"])  # well-formed; its host may resolve by delivery time
+    if data.get("secret") is not None and secret_problem(data["secret"]):
+        errors["secret"] = [secret_problem(data["secret"])]
+    if errors:
+        raise ValidationFailed(errors)
+
+
+@bp.post("/webhooks")
+@documented(body=WebhookCreateSchema, responses={201: WebhookCreatedSchema}, tags=("outbound webhooks",))
+def create_webhook():
+    """Subscribe a URL to event types; without a secret, one is generated (whsec_...)."""
+    data = load_body(webhook_create_schema)
+    _check_subscription(data)
+    secret = data["secret"] or generate_secret()
+    endpoint = Endpoint.create(id=new_public_id("hook_"), organization=g.organization, url=data["url"],
+                               events=data["events"], description=data["description"], active=data["active"],
+                               secret_encrypted=_box().seal(secret))
+    return {**webhook_schema.dump(endpoint), "secret": secret}, 201
+
+
+@bp.get("/webhooks")
+@documented(query=ListArgsSchema, responses={200: WebhookListSchema}, tags=("outbound webhooks",))
+def list_webhooks():
+    """List the organization's webhooks, newest first."""
+    args = list_args()
+    query = Endpoint.select().where(Endpoint.organization == g.organization)
+    endpoints, next_cursor = paginate(query, Endpoint.id, limit=args["limit"], cursor=args["cursor"])
+    return {"webhooks": webhook_schema.dump(endpoints, many=True), "next_cursor": next_cursor}
+
+
+@bp.get("/webhooks/<endpoint_id>")
+@documented(responses={200: WebhookSchema}, errors=(404,), tags=("outbound webhooks",))
+def get_webhook(endpoint_id):
+    """Show one webhook (its secret is at /secret)."""
+    return webhook_schema.dump(_own_endpoint(endpoint_id))
+
+
+@bp.patch("/webhooks/<endpoint_id>")
+@documented(body=WebhookUpdateSchema, responses={200: WebhookSchema}, errors=(404,), tags=("outbound webhooks",))
+def update_webhook(endpoint_id):
+    """Change a webhook's URL, events, description or active flag (re-activating clears a 410)."""
+    endpoint = _own_endpoint(endpoint_id)
+    data = load_body(webhook_update_schema)
+    _check_subscription(data)
+    for field, value in data.items():
+        setattr(endpoint, field, value)
+    if data.get("active"):
+        endpoint.disabled_reason = None
+    endpoint.updated_at = utcnow()
+    endpoint.save()
+    return webhook_schema.dump(endpoint)
+
+
+@bp.delete("/webhooks/<endpoint_id>")
+@documented(responses={204: None}, errors=(404,), tags=("outbound webhooks",))
+def delete_webhook(endpoint_id):
+    """Delete a webhook and its delivery log."""
+    _own_endpoint(endpoint_id).delete_instance(recursive=True)
+    return "", 204
+
+
+@bp.get("/webhooks/<endpoint_id>/secret")
+@documented(responses={200: WebhookSecretSchema}, errors=(404,), tags=("outbound webhooks",))
+def get_webhook_secret(endpoint_id):
+    """Show a webhook's signing secret."""
+    endpoint = _own_endpoint(endpoint_id)
+    return {"secret": _box().open(endpoint.secret_encrypted),
+            "previous_secret_expires_at": _stamp(endpoint.previous_secret_expires_at)}
+
+
+@bp.post("/webhooks/<endpoint_id>/rotate-secret")
+@documented(responses={200: WebhookSecretSchema}, errors=(404,), tags=("outbound webhooks",))
+def rotate_webhook_secret(endpoint_id):
+    """Issue a new secret; for 24 hours deliveries are signed with both the new and the old one."""
+    endpoint = _own_endpoint(endpoint_id)
+    secret = generate_secret()
+    now = utcnow()
+    endpoint.previous_secret_encrypted = endpoint.secret_encrypted
+    endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
+    endpoint.secret_encrypted = _box().seal(secret)
+    endpoint.updated_at = now
+    endpoint.save()
+    return {"secret": secret, "previous_secret_expires_at": _stamp(endpoint.previous_secret_expires_at)}
+
+
+def _stamp(moment):
+    return None if moment is None else moment.isoformat(timespec="milliseconds") + "Z"
+
+
+@bp.get("/event-types")
+@documented(responses={200: EventTypeListSchema}, tags=("outbound webhooks",))
+def list_event_types():
+    """List the event types a webhook can subscribe to."""
+    return {"event_types": [{"name": name, "description": text} for name, text in CATALOGUE.items()]}
+
+
+@bp.post("/events")
+@documented(body=EventCreateSchema, responses={202: EventAcceptedSchema}, tags=("outbound webhooks",))
+def create_event():
+    """Publish an event to every subscribed webhook; an `id` seen before publishes nothing new."""
+    data = load_body(event_create_schema)
+    if not is_known_type(data["type"]):
+        raise ValidationFailed({"type": [f"Unknown event type {data['type']!r}; see GET /v1/event-types."]})
+    event_id, created_at = new_public_id("evt_"), utcnow().isoformat(timespec="milliseconds")
+    if data["id"] is not None:
+        # The caller's id is claimed in Redis, where the answer must come from; the database's unique
+        # index on it is the backstop.
+        claim = f"{_config().redis_prefix}:event-ids:{g.organization.id}:{data['id']}"
+        if not current_app.redis.set(claim, f"{event_id}|{created_at}", nx=True, ex=30 * 24 * 3600):
+            event_id, created_at = current_app.redis.get(claim).decode().split("|")
+            return {"id": event_id, "type": data["type"], "created_at": created_at + "Z"}, 202
+    current_app.queues[DELIVERY_QUEUE].enqueue("worker.publish_event", g.organization.id, data["type"],
+                                               data["data"], event_id, created_at, data["id"])
+    return {"id": event_id, "type": data["type"], "created_at": created_at + "Z"}, 202
+
+
+@bp.post("/webhooks/<endpoint_id>/test")
+@documented(responses={202: TestSentSchema}, errors=(404,), tags=("outbound webhooks",))
+def test_webhook(endpoint_id):
+    """Send a webhook.test event to this webhook only."""
+    endpoint = _own_endpoint(endpoint_id)
+    event_id, delivery_id = new_public_id("evt_"), new_public_id("del_")
+    data = {"message": "This is a test event from Hookyard.", "webhook_id": endpoint.id}
+    current_app.queues[DELIVERY_QUEUE].enqueue(
+        "worker.publish_event", g.organization.id, "webhook.test", data, event_id,
+        utcnow().isoformat(timespec="milliseconds"), None, endpoint.id, delivery_id)
+    return {"event_id": event_id, "delivery_id": delivery_id}, 202
+
+
+@bp.get("/webhooks/<endpoint_id>/deliveries")
+@documented(query=DeliveryFilterSchema, responses={200: DeliveryListSchema}, errors=(404,),
+            tags=("outbound webhooks",))
+def list_deliveries(endpoint_id):
+    """List a webhook's deliveries, newest first, optionally by status."""
+    endpoint = _own_endpoint(endpoint_id)
+    args = list_args(delivery_filter_schema)
+    query = Delivery.select().where(Delivery.endpoint == endpoint)
+    if "status" in args:
+        query = query.where(Delivery.status == args["status"])
+    deliveries, next_cursor = paginate(query, Delivery.id, limit=args["limit"], cursor=args["cursor"])
+    return {"deliveries": delivery_schema.dump(deliveries, many=True), "next_cursor": next_cursor}
+
+
+def _own_delivery(delivery_id: str) -> Delivery:
+    delivery = Delivery.get_or_none((Delivery.id == delivery_id) & (Delivery.organization == g.organization))
+    if delivery is None:
+        raise NotFound(f"No delivery {delivery_id}.")
+    return delivery
+
+
+@bp.get("/deliveries/<delivery_id>")
+@documented(responses={200: DeliveryDetailSchema}, errors=(404,), tags=("outbound webhooks",))
+def get_delivery(delivery_id):
+    """Show a delivery with every attempt: time, duration, status code, response (2 KB), error."""
+    delivery = _own_delivery(delivery_id)
+    delivery.attempt_log = list(delivery.attempt_log.order_by(DeliveryAttempt.number, DeliveryAttempt.id))
+    return delivery_detail_schema.dump(delivery)
+
+
+@bp.post("/deliveries/<delivery_id>/retry")
+@documented(responses={202: DeliverySchema}, errors=(404,), tags=("outbound webhooks",))
+def retry_delivery(delivery_id):
+    """Deliver again now: one more attempt, whatever the delivery's state."""
+    delivery = _own_delivery(delivery_id)
+    current_app.queues[DELIVERY_QUEUE].enqueue("worker.redeliver", [delivery.id])
+    return {**delivery_schema.dump(delivery), "status": "pending"}, 202
+
+
+@bp.post("/webhooks/<endpoint_id>/replay")
+@documented(body=ReplaySchema, responses={202: ReplayAcceptedSchema}, errors=(404,), tags=("outbound webhooks",))
+def replay_webhook(endpoint_id):
+    """Redeliver every delivery of a status (default failed) created in a window, e.g. after an outage."""
+    endpoint = _own_endpoint(endpoint_id)
+    data = load_body(replay_schema)
+    if data["until"] is not None and data["until"] < data["since"]:
+        raise BadRequest("`until` is before `since`.", code="validation_failed")
+    query = Delivery.select(Delivery.id).where((Delivery.endpoint == endpoint) & (Delivery.status == data["status"])
+                                               & (Delivery.created_at >= data["since"]))
+    if data["until"] is not None:
+        query = query.where(Delivery.created_at <= data["until"])
+    ids = list(query.scalars())
+    for start in range(0, len(ids), 1000):
+        current_app.queues[DEFAULT_QUEUE].enqueue("worker.redeliver", ids[start:start + 1000])
+    return {"status": "queued", "matching": len(ids)}, 202

@@ -1,0 +1,180 @@
+"""Reading signal staging back: signals, leads, usage, plan limits and bulk imports (management API)."""
+
+from flask import Blueprint, current_app, g
+from peewee import fn
+
+from hookyard.core.common import authenticate_management, list_args, load_body
+from hookyard.core.errors import NotFound
+from hookyard.core.openapi import documented
+from hookyard.core.pagination import paginate
+from hookyard.signals.buffer import usage_period
+from models import Identity, Lead, RateLimit, Signal, SignalImport
+from schemas import (
+    ImportSchema,
+    LeadFilterSchema,
+    LeadListSchema,
+    LeadSchema,
+    ListArgsSchema,
+    RateLimitSchema,
+    SignalFilterSchema,
+    SignalListSchema,
+    SignalSchema,
+    UsageSchema,
+    duplicate_signal_schema,
+    import_schema,
+    lead_filter_schema,
+    lead_schema,
+    rate_limit_schema,
+    signal_filter_schema,
+    signal_schema,
+)
+
+bp = Blueprint("signals", __name__, url_prefix="/v1")
+bp.before_request(authenticate_management)
+
+SIGNAL_FILTERS = {"status": Signal.status, "source": Signal.source, "event": Signal.event, "email": Signal.email,
+                  "anonymous_id": Signal.anonymous_id, "lead_id": Signal.lead, "cold_storage": Signal.cold_storage}
+
+
+def _intake():
+    return current_app.extensions["signal_intake"]
+
+
+def _dump_signal(signal: Signal) -> dict:
+    if signal.status == "duplicate":
+        return duplicate_signal_schema.dump(signal)
+    return signal_schema.dump(signal)
+
+
+@bp.get("/signals")
+@documented(query=SignalFilterSchema, responses={200: SignalListSchema}, tags=("signal staging",))
+def list_signals():
+    """List signals, newest first, filtered by status, source, event, email, anonymous_id or lead_id."""
+    args = list_args(signal_filter_schema)
+    query = Signal.select().where(Signal.organization == g.organization)
+    for name, column in SIGNAL_FILTERS.items():
+        if name in args:
+            query = query.where(column == (args[name].lower() if name == "email" else args[name]))
+    signals, next_cursor = paginate(query, Signal.id, limit=args["limit"], cursor=args["cursor"])
+    return {"signals": [_dump_signal(signal) for signal in signals], "next_cursor": next_cursor}
+
+
+@bp.get("/signals/<int:signal_id>")
+@documented(responses={200: SignalSchema}, errors=(404,), tags=("signal staging",))
+def get_signal(signal_id):
+    """Show one signal; a duplicate answers `status: duplicate` and the original's id."""
+    signal = Signal.get_or_none((Signal.id == signal_id) & (Signal.organization == g.organization))
+    if signal is None:
+        raise NotFound(f"No signal {signal_id} (a signal appears here once the worker has stored it).")
+    return _dump_signal(signal)
+
+
+def _dump_leads(leads: list[Lead]) -> list[dict]:
+    """Dump leads with what is derived from their signals: count, first and last seen, identities."""
+    ids = [lead.id for lead in leads]
+    stats = {row.lead_id: row for row in Signal.select(
+        Signal.lead, fn.COUNT(Signal.id).alias("count"), fn.MIN(Signal.received_at).alias("first"),
+        fn.MAX(Signal.received_at).alias("last")).where(Signal.lead.in_(ids)).group_by(Signal.lead)}
+    anonymous = {}
+    for identity in Identity.select(Identity.lead, Identity.value).where(
+            Identity.lead.in_(ids) & (Identity.kind == "anonymous_id")).order_by(Identity.id):
+        anonymous.setdefault(identity.lead_id, []).append(identity.value)
+    dumped = []
+    for lead in leads:
+        row = stats.get(lead.id)
+        lead.signal_count = row.count if row else 0
+        lead.first_seen = _as_datetime(row.first) if row else lead.created_at
+        lead.last_seen = _as_datetime(row.last) if row else lead.created_at
+        lead.anonymous_ids = anonymous.get(lead.id, [])
+        dumped.append(lead_schema.dump(lead))
+    return dumped
+
+
+def _as_datetime(value):
+    """Aggregates come back from SQLite as text; read them as the column's type."""
+    return Signal.received_at.python_value(value)
+
+
+@bp.get("/leads")
+@documented(query=LeadFilterSchema, responses={200: LeadListSchema}, tags=("signal staging",))
+def list_leads():
+    """List leads, newest first, optionally the one with an email."""
+    args = list_args(lead_filter_schema)
+    query = Lead.select().where(Lead.organization == g.organization)
+    if "email" in args:
+        query = query.where(Lead.email == args["email"].strip().lower())
+    leads, next_cursor = paginate(query, Lead.id, limit=args["limit"], cursor=args["cursor"])
+    return {"leads": _dump_leads(leads), "next_cursor": next_cursor}
+
+
+def _own_lead(lead_id: int) -> Lead:
+    lead = Lead.get_or_none((Lead.id == lead_id) & (Lead.organization == g.organization))
+    if lead is None:
+        raise NotFound(f"No lead {lead_id}.")
+    return lead
+
+
+@bp.get("/leads/<int:lead_id>")
+@documented(responses={200: LeadSchema}, errors=(404,), tags=("signal staging",))
+def get_lead(lead_id):
+    """Show one lead with its traits, score, signal count and linked anonymous ids."""
+    return _dump_leads([_own_lead(lead_id)])[0]
+
+
+@bp.get("/leads/<int:lead_id>/signals")
+@documented(query=ListArgsSchema, responses={200: SignalListSchema}, errors=(404,), tags=("signal staging",))
+def list_lead_signals(lead_id):
+    """List a lead's signals, newest first."""
+    lead = _own_lead(lead_id)
+    args = list_args()
+    query = Signal.select().where((Signal.organization == g.organization) & (Signal.lead == lead))
+    signals, next_cursor = paginate(query, Signal.id, limit=args["limit"], cursor=args["cursor"])
+    return {"signals": [_dump_signal(signal) for signal in signals], "next_cursor": next_cursor}
+
+
+@bp.get("/usage")
+@documented(responses={200: UsageSchema}, tags=("signal staging",))
+def get_usage():
+    """Show this month's raw signal count against the plan limit."""
+    period = usage_period()
+    used = _intake().usage(g.organization.id)
+    limits = RateLimit.for_organization(g.organization.id)
+    limit = limits.raw_signals_per_month
+    overage = max(0, used - limit) if limit is not None and limits.overages_enabled else 0
+    return {"period": period, "raw_signals": used, "limit": limit, "overages_enabled": limits.overages_enabled,
+            "overage": overage}
+
+
+@bp.get("/rate-limits")
+@documented(responses={200: RateLimitSchema}, tags=("signal staging",))
+def get_rate_limits():
+    """Show the organization's plan limits (null means unlimited)."""
+    return rate_limit_schema.dump(RateLimit.for_organization(g.organization.id))
+
+
+@bp.put("/rate-limits")
+@documented(body=RateLimitSchema, responses={200: RateLimitSchema}, tags=("signal staging",))
+def put_rate_limits():
+    """Set the organization's plan limits; they apply to the next request."""
+    data = load_body(rate_limit_schema)
+    limits = RateLimit.for_organization(g.organization.id)
+    for name, value in data.items():
+        setattr(limits, name, value)
+    limits.save()
+    _intake().load_limits(g.organization.id)
+    return rate_limit_schema.dump(limits)
+
+
+@bp.get("/imports/<import_id>")
+@documented(responses={200: ImportSchema}, errors=(404,), tags=("signal staging",))
+def get_import(import_id):
+    """Show a bulk import's progress: status, total, processed, duplicates, failed."""
+    record = SignalImport.get_or_none((SignalImport.id == import_id) & (SignalImport.organization == g.organization))
+    if record is not None:
+        return import_schema.dump(record)
+    meta = current_app.redis.hgetall(_intake().keys.import_meta(import_id))
+    meta = {key.decode(): value.decode() for key, value in meta.items()}
+    if not meta or int(meta["organization_id"]) != g.organization.id:
+        raise NotFound(f"No import {import_id}.")
+    return {"id": import_id, "status": "queued", "total": int(meta["total"]), "processed": 0, "duplicates": 0,
+            "failed": int(meta["failed"]), "created_at": None, "finished_at": None}

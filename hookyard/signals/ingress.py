@@ -1,0 +1,210 @@
+"""Signal staging ingestion: authenticate the key in the URL, validate, queue, answer 202.
+
+The request never stores a signal. It assigns the signal its permanent id, makes one Redis round
+trip (limits, usage, the ingest buffer), and leaves storing, dedupe and attribution to the worker.
+"""
+
+import time
+
+import orjson
+from flask import Blueprint, current_app, request
+
+from hookyard.core import cooperative
+from hookyard.core.credentials import new_public_id
+from hookyard.core.errors import BadRequest, InvalidJson, PayloadTooLarge, ValidationFailed
+from hookyard.core.jsonbody import parse_json, read_json, read_raw_body, require_json_content_type
+from hookyard.core.openapi import documented
+from hookyard.keys.auth import authenticate_api_key
+from hookyard.signals.fields import detect_source, is_valid_source, read_fields
+from hookyard.signals.intake import envelope
+from schemas import BatchAcceptedSchema, SignalAcceptedSchema, SignalBatchInSchema, SignalInSchema, signal_in_schema
+
+bp = Blueprint("signal_staging", __name__, url_prefix="/api/signal-staging")
+
+ACCEPTED_MESSAGE = "Signal received and queued for processing"
+MAX_BATCH_SIGNALS = 4000  # Segment's largest batch setting
+MAX_BULK_SIGNALS = 100_000
+BULK_CHUNK_SIZE = 1000
+NDJSON = "application/x-ndjson"
+PAUSE_EVERY = 256  # signals validated between two chances for the process's other requests to run
+
+
+def _intake():
+    return current_app.extensions["signal_intake"]
+
+
+def _config():
+    return current_app.config["HOOKYARD"]
+
+
+def _authenticate(api_key: str):
+    return authenticate_api_key(api_key, request.headers.get("X-Api-Secret"), "signal_staging")
+
+
+def _slug(value: str | None, what: str) -> str | None:
+    if value is None:
+        return None
+    slug = value.strip().lower()
+    if not is_valid_source(slug):
+        raise BadRequest(f"{what} must be a slug of letters, digits, '_' or '-', got {value!r}.",
+                         code="invalid_source")
+    return slug
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def _signal_errors(item) -> dict | None:
+    """Return the error body for a batch item that cannot be accepted, or None."""
+    if not isinstance(item, dict):
+        return {"error": "invalid_signal", "message": "Each signal must be a JSON object."}
+    errors = signal_in_schema.validate(item)
+    if errors:
+        return {"error": "validation_failed", "message": "The signal has invalid fields.", "errors": errors}
+    return None
+
+
+def _prepare(items: list, organization_id: int, url_source: str | None, header_source: str | None,
+             rejected_rows: dict | None = None):
+    """Split items into acceptable (index, source, fields, payload) and rejected rows, by index."""
+    good, bad = [], dict(rejected_rows or {})
+    for index, item in enumerate(items):
+        if index % PAUSE_EVERY == PAUSE_EVERY - 1:
+            cooperative.pause()
+        if index in bad:
+            continue
+        error = _signal_errors(item)
+        if error is not None:
+            bad[index] = {"index": index, "error": error}
+            continue
+        source = detect_source(item, url_source, header_source)
+        good.append((index, source, read_fields(item, source), item))
+    if not good:
+        raise ValidationFailed({str(i): [row["error"]["message"]] for i, row in sorted(bad.items())} or
+                               {"signals": ["The batch holds no signals."]},
+                               "No signal in the request can be accepted.")
+    return good, bad
+
+
+@bp.post("/webhook/<api_key>")
+@bp.post("/webhook/<source>/<api_key>")
+@documented(auth="api_key", body=SignalInSchema, responses={202: SignalAcceptedSchema}, errors=(429,),
+            tags=("signal staging",))
+def receive_signal(api_key, source=None):
+    """Accept one signal from any source."""
+    key = _authenticate(api_key)
+    url_source = _slug(source, "The source in the URL")
+    require_json_content_type(request)
+    raw = read_raw_body(request, _config().max_signal_bytes)
+    payload = parse_json(raw)
+    if not isinstance(payload, dict):
+        raise InvalidJson("A signal must be a JSON object.")
+    errors = signal_in_schema.validate(payload)
+    if errors:
+        raise ValidationFailed(errors, "The signal has invalid fields.")
+    signal_source = detect_source(payload, url_source, _slug(request.headers.get("X-Source"), "X-Source"))
+    fields = read_fields(payload, signal_source)
+    intake = _intake()
+    signal_id = intake.allocator.take(1)
+    entry = envelope(signal_id, key.organization_id, signal_source, _now_ms(), raw.strip())
+    (cold,) = intake.accept(key.organization_id, [(entry, fields)])
+    return {"id": signal_id, "message": ACCEPTED_MESSAGE, "source": signal_source, "cold_storage": cold}, 202
+
+
+def _batch_items(body) -> list:
+    """Return the signals of a batch: a bare array, `{"signals": [...]}`, or Segment's `{"batch": [...]}`."""
+    if isinstance(body, list):
+        return body
+    if isinstance(body.get("signals"), list):
+        return body["signals"]
+    if isinstance(body.get("batch"), list):
+        # Segment's HTTP API batch: the top-level context applies to every call in it.
+        shared = body.get("context")
+        if isinstance(shared, dict):
+            return [{**item, "context": {**shared, **(item.get("context") or {})}}
+                    if isinstance(item, dict) else item for item in body["batch"]]
+        return body["batch"]
+    raise InvalidJson('A batch is a JSON array of signals, or an object with a "signals" array.')
+
+
+@bp.post("/webhook/<api_key>/batch")
+@documented(auth="api_key", body=SignalBatchInSchema, responses={202: BatchAcceptedSchema}, errors=(429,),
+            tags=("signal staging",))
+def receive_batch(api_key):
+    """Accept a batch of signals (a JSON array, as Segment sends); bad items are reported by index."""
+    key = _authenticate(api_key)
+    header_source = _slug(request.headers.get("X-Source"), "X-Source")
+    items = _batch_items(read_json(request, max_bytes=_config().max_batch_bytes, expect=(list, dict)))
+    if len(items) > MAX_BATCH_SIGNALS:
+        raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH_SIGNALS} signals, got {len(items)}; "
+                              "use the bulk endpoint for imports.")
+    good, bad = _prepare(items, key.organization_id, None, header_source)
+    intake = _intake()
+    first_id = intake.allocator.take(len(good))
+    received_at = _now_ms()
+    entries = [(envelope(first_id + n, key.organization_id, source, received_at, orjson.dumps(payload)), fields)
+               for n, (_index, source, fields, payload) in enumerate(good)]
+    colds = intake.accept(key.organization_id, entries)
+    rows = dict(bad)
+    for n, ((index, source, _fields, _payload), cold) in enumerate(zip(good, colds, strict=True)):
+        rows[index] = {"index": index, "id": first_id + n, "source": source, "cold_storage": cold}
+    return {"message": f"{len(good)} signal(s) received and queued for processing", "accepted": len(good),
+            "rejected": len(bad), "signals": [rows[i] for i in sorted(rows)]}, 202
+
+
+def _bulk_items(raw: bytes) -> tuple[list, dict]:
+    """Parse a bulk body, NDJSON or `{"signals": [...]}`; return items and rows for unparseable lines."""
+    if request.mimetype == NDJSON:
+        items, bad = [], {}
+        for number, line in enumerate(line for line in raw.split(b"\n") if line.strip()):
+            if number % (PAUSE_EVERY * 8) == PAUSE_EVERY * 8 - 1:
+                cooperative.pause()
+            try:
+                items.append(parse_json(line))
+            except InvalidJson as error:
+                bad[len(items)] = {"index": len(items), "error": error.body()}
+                items.append(None)
+        return items, bad
+    body = parse_json(raw)
+    if not isinstance(body, dict) or not isinstance(body.get("signals"), list):
+        raise InvalidJson('A bulk import is NDJSON, or a JSON object with a "signals" array.')
+    return body["signals"], {}
+
+
+def _bulk_chunks(good: list, first_id: int, organization_id: int, received_at: int) -> list[bytes]:
+    """Serialize accepted bulk signals into chunks of envelopes, the unit the import job stores."""
+    envelopes = [{"id": first_id + n, "org": organization_id, "src": source, "at": received_at, "p": payload}
+                 for n, (_index, source, _fields, payload) in enumerate(good)]
+    chunks = []
+    for start in range(0, len(envelopes), BULK_CHUNK_SIZE):
+        chunks.append(orjson.dumps(envelopes[start:start + BULK_CHUNK_SIZE]))
+        cooperative.pause()
+    return chunks
+
+
+@bp.post("/bulk/<api_key>")
+@documented(auth="api_key", body=SignalBatchInSchema, responses={202: BatchAcceptedSchema}, errors=(429,),
+            tags=("signal staging",), body_content_types=("application/json", NDJSON))
+def receive_bulk(api_key):
+    """Accept a historical import of up to 100,000 signals; follow it at /v1/imports/<import_id>."""
+    key = _authenticate(api_key)
+    header_source = _slug(request.headers.get("X-Source"), "X-Source")
+    require_json_content_type(request, allowed=(NDJSON,))
+    items, unparseable = _bulk_items(read_raw_body(request, _config().max_bulk_bytes))
+    if len(items) > MAX_BULK_SIGNALS:
+        raise PayloadTooLarge(f"A bulk import holds at most {MAX_BULK_SIGNALS} signals, got {len(items)}.")
+    good, bad = _prepare(items, key.organization_id, None, header_source, unparseable)
+    intake = _intake()
+    intake.accept(key.organization_id, [(b"", fields) for _i, _s, fields, _p in good], push=False,
+                  per_second=False)
+    import_id = new_public_id("imp_")
+    try:
+        first_id = intake.allocator.take(len(good))
+        chunks = _bulk_chunks(good, first_id, key.organization_id, _now_ms())
+        intake.queue_import(import_id, key.organization_id, chunks, total=len(good), failed=len(bad))
+    except Exception:
+        intake.refund(key.organization_id, len(good))
+        raise
+    return {"message": f"Import of {len(good)} signal(s) queued for processing", "import_id": import_id,
+            "accepted": len(good), "rejected": len(bad), "signals": [bad[i] for i in sorted(bad)]}, 202

@@ -1,1 +1,0 @@
-"""The HTTP surface, one blueprint per module. Views authenticate, validate, enqueue and answer."""
