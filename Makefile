@@ -13,6 +13,7 @@ test: $(VENV)/.dev-installed
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

@@ -4,17 +4,7 @@ The models bind to `hookyard.core.db.db`, pointed at SQLite or Postgres once the
 known. Schema changes go through `migrations/`, never `create_tables` at runtime.
 """
 
-import datetime
-
-from peewee import (
-    BigIntegerField,
-    BooleanField,
-    CharField,
-    DateTimeField,
-    ForeignKeyField,
-    IntegerField,
-    TextField,
-)
+from peewee import BigIntegerField, BooleanField, CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from hookyard.core.clock import utcnow
 from hookyard.core.db import BaseModel, JSONField, db
@@ -51,11 +41,6 @@ class ApiKey(BaseModel):
     @property
     def has_secret(self) -> bool:
         return self.secret_hash is not None
-
-    def is_usable(self, now: datetime.datetime | None = None) -> bool:
-        """Tell whether the key is active and not expired."""
-        now = now or utcnow()
-        return self.active and (self.expires_at is None or self.expires_at > now)
 
 
 class IdBlock(BaseModel):
@@ -168,8 +153,7 @@ class Signal(BaseModel):
 
 # Dedupe is enforced by the database, not by a read-then-write check: among the signals that are not
 # duplicates, a dedupe key appears once per organization, so concurrent copies still make one row.
-Signal.add_index(Signal.index(Signal.organization, Signal.dedupe_key, unique=True,
-                              where=Signal.duplicate_of.is_null()))
+Signal.add_index(Signal.index(Signal.organization, Signal.dedupe_key, unique=True, where=Signal.duplicate_of.is_null()))
 
 
 # --- mapping -------------------------------------------------------------------------------------
@@ -304,12 +288,12 @@ class Project(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
-class IngressWebhook(BaseModel):
-    """A project's custom webhook: its URL's token is the only credential, kept as a hash."""
+class IngressUrl(BaseModel):
+    """A project's ingress URL (the API's "custom webhook"): its token is the only credential, kept as a hash."""
 
     id = CharField(max_length=40, primary_key=True)  # cwh_...
     organization = ForeignKeyField(Organization, on_delete="CASCADE")
-    project = ForeignKeyField(Project, backref="webhooks", on_delete="CASCADE")
+    project = ForeignKeyField(Project, backref="ingress_urls", on_delete="CASCADE")
     name = CharField(max_length=255)
     created_by = ForeignKeyField(Member, on_delete="RESTRICT")
     token_hash = CharField(max_length=64, unique=True)
@@ -318,12 +302,15 @@ class IngressWebhook(BaseModel):
     rotated_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
 
+    class Meta:
+        table_name = "ingress_webhook"
+
 
 class Activity(BaseModel):
-    id = CharField(max_length=40, primary_key=True)  # act_...; derived from (webhook, externalId) when given
+    id = CharField(max_length=40, primary_key=True)  # act_...; derived from (ingress URL, externalId) when given
     organization = ForeignKeyField(Organization, on_delete="CASCADE")
     project = ForeignKeyField(Project, on_delete="CASCADE")
-    webhook = ForeignKeyField(IngressWebhook, on_delete="CASCADE")
+    ingress_url = ForeignKeyField(IngressUrl, column_name="webhook_id", on_delete="CASCADE")
     member = ForeignKeyField(Member, on_delete="RESTRICT")
     title = CharField(max_length=255)
     description = TextField(null=True)
@@ -339,8 +326,8 @@ class Activity(BaseModel):
 
     class Meta:
         indexes = (
-            # The same externalId on the same webhook is one activity, however many requests race.
-            (("webhook", "external_id"), True),
+            # The same externalId on the same ingress URL is one activity, however many requests race.
+            (("ingress_url", "external_id"), True),
             (("organization", "start_time"), False),
         )
 
@@ -396,9 +383,8 @@ class FlowEvent(BaseModel):
 
 # A sender's delivery id, Stripe event id, Idempotency-Key or body id is accepted once per flow:
 # the database decides, so two workers storing copies at once still fan out one.
-FlowEvent.add_index(FlowEvent.index(FlowEvent.flow, FlowEvent.dedupe_key, unique=True,
-                                    where=FlowEvent.duplicate == False))  # noqa: E712
+_ORIGINALS = FlowEvent.duplicate == False  # noqa: E712
+FlowEvent.add_index(FlowEvent.index(FlowEvent.flow, FlowEvent.dedupe_key, unique=True, where=_ORIGINALS))
 
 
-MODELS = [Organization, ApiKey, IdBlock, RateLimit, Lead, Identity, IdentityAlias, Signal, SignalImport, MappingRule,
-          Endpoint, Event, Delivery, DeliveryAttempt, Member, Project, IngressWebhook, Activity, Flow, FlowEvent]
+MODELS = BaseModel.__subclasses__()  # every table, in the order defined above

@@ -16,7 +16,7 @@ from hookyard.core.jsonbody import parse_json, read_raw_body, require_json_conte
 from hookyard.flows.signatures import verify_github
 from hookyard.flows.sources import read_message
 from hookyard.signals.fields import detect_source, read_fields
-from schemas import signal_in_schema
+from hookyard.signals.schemas import signal_in_schema
 
 GITHUB_SECRET = "It's a Secret to Everybody"
 LPUSH_KEY = "bench:lpush"
@@ -41,8 +41,12 @@ def create_app() -> Flask:
         return raw, source, read_fields(payload, source)
 
     def answer(source, fields):
-        return {"id": 1, "message": "Signal received and queued for processing", "source": source,
-                "cold_storage": fields.email is None}, 202
+        return {
+            "id": 1,
+            "message": "Signal received and queued for processing",
+            "source": source,
+            "cold_storage": fields.email is None,
+        }, 202
 
     @app.post("/ingest")
     def ingest():

@@ -55,53 +55,87 @@ def bare_sender(url: str, count: int, threads: int = 64) -> float:
 
 def hookyard_rate(database_url: str, redis_url: str, receiver: str, hang: bool) -> float:
     """Publish N events to a 50 ms endpoint (and N to a hanging one), let one worker deliver; return its rate."""
-    from hookyard.core.credentials import SecretBox, generate_key, new_public_id
-    from hookyard.core.db import bind_database, db, migrate
-    from hookyard.outbound.publish import publish
-    from models import Delivery, DeliveryAttempt, Endpoint, Organization
+    import redis as redis_lib
+
+    from hookyard.core.config import Config
+    from hookyard.core.credentials import generate_key
+    from hookyard.core.db import bind_database
+    from hookyard.core.jobs import JobContext
+    from hookyard.outbound.jobs import request_dispatch
 
     key = generate_key()
     database = bind_database(database_url)
+    fast = publish_events(database, key, receiver, hang)
+    env = dict(
+        os.environ,
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        HOOKYARD_ENCRYPTION_KEY=key,
+        WEBHOOK_ALLOW_PRIVATE_NETWORKS="true",
+        DELIVERY_TIMEOUT="5",
+        RETRY_SCHEDULE="600,600,600,600",
+    )
+    redis = redis_lib.Redis.from_url(redis_url)
+    redis.flushdb()
+    worker = subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        request_dispatch(JobContext(Config.from_env({}, redis_url=redis_url), redis))
+        return delivery_rate(fast)
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        database.close()
+
+
+def publish_events(database, key: str, receiver: str, hang: bool):
+    """Store N events for a fast endpoint (and a hanging one); return the fast endpoint."""
+    from hookyard.core.credentials import SecretBox, new_public_id
+    from hookyard.core.db import db, migrate
+    from hookyard.outbound.publish import publish_event
+    from models import Endpoint, Organization
+
     migrate(database)
     for table in ("delivery_attempt", "delivery", "event", "endpoint"):
         database.execute_sql(f"DELETE FROM {table}")
     org = Organization.create(name="bench", management_key_hash=new_public_id("x"), management_key_prefix="x")
     box = SecretBox(key)
-    fast = Endpoint.create(id=new_public_id("hook_"), organization=org, url=f"{receiver}/fast", events=["*"],
-                           secret_encrypted=box.seal("whsec_" + "A" * 43 + "="))
-    endpoints = [fast]
-    if hang:
-        endpoints.append(Endpoint.create(id=new_public_id("hook_"), organization=org, url=f"{receiver}/hang",
-                                         events=["*"], secret_encrypted=box.seal("bench-secret")))
+    secrets = {"fast": "whsec_" + "A" * 43 + "=", "hang": "bench-secret"}
+    endpoints = [
+        Endpoint.create(
+            id=new_public_id("hook_"),
+            organization=org,
+            url=f"{receiver}/{name}",
+            events=["*"],
+            secret_encrypted=box.seal(secrets[name]),
+        )
+        for name in (("fast", "hang") if hang else ("fast",))
+    ]
     with db.atomic():
         for n in range(N):
-            publish(org.id, "user.created", {"n": n}, endpoints=endpoints)
-    env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, HOOKYARD_ENCRYPTION_KEY=key,
-               WEBHOOK_ALLOW_PRIVATE_NETWORKS="true", DELIVERY_TIMEOUT="5", RETRY_SCHEDULE="600,600,600,600")
-    import redis as redis_lib
+            publish_event(org.id, "user.created", {"n": n}, endpoints=endpoints)
+    return endpoints[0]
 
-    redis_lib.Redis.from_url(redis_url).flushdb()
-    worker = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
-    try:
-        from worker import request_dispatch
 
-        request_dispatch(redis_lib.Redis.from_url(redis_url), "hy")
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            done = Delivery.select().where((Delivery.endpoint == fast) & (Delivery.status == "success")).count()
-            if done >= N:
-                break
-            time.sleep(0.5)
-        attempts = (DeliveryAttempt.select(DeliveryAttempt.started_at, DeliveryAttempt.duration_ms)
-                    .join(Delivery).where(Delivery.endpoint == fast))
-        starts = [a.started_at.timestamp() for a in attempts]
-        ends = [a.started_at.timestamp() + a.duration_ms / 1000 for a in attempts]
-        return len(starts) / (max(ends) - min(starts))
-    finally:
-        worker.terminate()
-        worker.wait(timeout=60)
-        database.close()
+def delivery_rate(fast) -> float:
+    """Wait until every delivery to the fast endpoint succeeded; return attempts per second over their span."""
+    from models import Delivery, DeliveryAttempt
+
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        done = Delivery.select().where((Delivery.endpoint == fast) & (Delivery.status == "success")).count()
+        if done >= N:
+            break
+        time.sleep(0.5)
+    attempts = (
+        DeliveryAttempt.select(DeliveryAttempt.started_at, DeliveryAttempt.duration_ms)
+        .join(Delivery)
+        .where(Delivery.endpoint == fast)
+    )
+    starts = [a.started_at.timestamp() for a in attempts]
+    ends = [a.started_at.timestamp() + a.duration_ms / 1000 for a in attempts]
+    return len(starts) / (max(ends) - min(starts))
 
 
 def main() -> None:
@@ -118,20 +152,26 @@ def main() -> None:
             sqlite_dir = tempfile.mkdtemp(prefix="hookyard-bench-")
             backends.append(("sqlite", f"sqlite:///{sqlite_dir}/bench.db", None))
             try:
-                database_url, drop = postgres_database(os.environ.get(
-                    "BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"))
+                database_url, drop = postgres_database(
+                    os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+                )
                 backends.append(("postgres", database_url, drop))
             except Exception as error:
                 print(f"(skipping Postgres: {error})")
             for name, database_url, drop in backends:
                 plain = hookyard_rate(database_url, server.url, url, hang=False)
                 hanging = hookyard_rate(database_url, server.url, url, hang=True)
-                summary[name] = {"b_deliveries_per_s": plain, "b_ratio_to_bare": plain / summary[
-                    "a_bare_sender_posts_per_s"], "c_with_hanging_endpoint_per_s": hanging,
-                    "c_ratio": hanging / plain}
-                print(f"[{name}] (b) one worker: {plain:.0f} deliveries/s "
-                      f"({summary[name]['b_ratio_to_bare']:.2f} of bare); (c) beside a hanging endpoint: "
-                      f"{hanging:.0f}/s = {summary[name]['c_ratio']:.2f} of (b)")
+                summary[name] = {
+                    "b_deliveries_per_s": plain,
+                    "b_ratio_to_bare": plain / summary["a_bare_sender_posts_per_s"],
+                    "c_with_hanging_endpoint_per_s": hanging,
+                    "c_ratio": hanging / plain,
+                }
+                print(
+                    f"[{name}] (b) one worker: {plain:.0f} deliveries/s "
+                    f"({summary[name]['b_ratio_to_bare']:.2f} of bare); (c) beside a hanging endpoint: "
+                    f"{hanging:.0f}/s = {summary[name]['c_ratio']:.2f} of (b)"
+                )
                 if drop:
                     drop()
             shutil.rmtree(sqlite_dir, ignore_errors=True)

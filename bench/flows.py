@@ -37,17 +37,23 @@ SIGNATURE = "sha256=8932d8769b1f990ebb7d03235a66217b1de8e48d0c626166d4e8fcac027a
 def wrk(url: str, seconds: int = DURATION) -> float:
     """Requests/s wrk measures posting the signed push, each with its own X-GitHub-Delivery."""
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY.decode())}\n'
-                 'wrk.headers["Content-Type"] = "application/json"\n'
-                 'wrk.headers["X-GitHub-Event"] = "push"\n'
-                 f'wrk.headers["X-Hub-Signature-256"] = "{SIGNATURE}"\n'
-                 'local n = 0\nlocal thread_id = math.random(1, 1e9)\n'
-                 'request = function()\n  n = n + 1\n'
-                 '  wrk.headers["X-GitHub-Delivery"] = thread_id .. "-" .. n\n'
-                 '  return wrk.format()\nend\n')
+    script.write(
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY.decode())}\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+        'wrk.headers["X-GitHub-Event"] = "push"\n'
+        f'wrk.headers["X-Hub-Signature-256"] = "{SIGNATURE}"\n'
+        "local n = 0\nlocal thread_id = math.random(1, 1e9)\n"
+        "request = function()\n  n = n + 1\n"
+        '  wrk.headers["X-GitHub-Delivery"] = thread_id .. "-" .. n\n'
+        "  return wrk.format()\nend\n"
+    )
     script.close()
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script.name, url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(script.name)
     if "Non-2xx" in out:
         print("   wrk saw non-2xx answers:", [line for line in out.splitlines() if "Non-2xx" in line])
@@ -74,28 +80,29 @@ def bench_backend(name: str, database_url: str, redis_url: str, receiver_url: st
         org = json.loads(service.run("create-org", "Bench"))
         headers = {"Authorization": f"Bearer {org['management_key']}"}
         web = service.start_web("app:create_app()")
-        flow = post(f"{web}/v1/flows", json.dumps({"name": "bench", "github_secret": SECRET,
-                                                   "rate_limit_per_second": 100_000}).encode(), headers=headers)
+        flow = post(
+            f"{web}/v1/flows",
+            json.dumps({"name": "bench", "github_secret": SECRET, "rate_limit_per_second": 100_000}).encode(),
+            headers=headers,
+        )
         post(f"{web}/v1/webhooks", json.dumps({"url": receiver_url, "events": ["flow.*"]}).encode(), headers=headers)
         baseline = service.start_web("bench.baseline_app:create_app()")
-        with urllib.request.urlopen(urllib.request.Request(f"{baseline}/flow", data=BODY, headers={
-                "Content-Type": "application/json", "X-GitHub-Event": "push", "X-Hub-Signature-256": SIGNATURE})) as r:
+        with urllib.request.urlopen(
+            urllib.request.Request(
+                f"{baseline}/flow",
+                data=BODY,
+                headers={
+                    "Content-Type": "application/json",
+                    "X-GitHub-Event": "push",
+                    "X-Hub-Signature-256": SIGNATURE,
+                },
+            )
+        ) as r:
             assert json.loads(r.read())["event"] == "push"
 
-        # (a) and (b) in alternation, medians reported: this machine's speed drifts over seconds.
-        seconds, rounds = max(2, DURATION // 2), []
-        for number in range(ROUNDS):
-            a, b = wrk(f"{baseline}/flow", seconds), wrk(f"{web}/webhooks/{flow['webhook_id']}", seconds)
-            rounds.append((a, b))
-            print(f"   round {number + 1}: (a) {a:.0f}  (b) {b:.0f} req/s  b/a {b / a:.2f}")
-        results["a_baseline_rps"] = median([a for a, _ in rounds])
-        results["b_flow_rps"] = median([b for _, b in rounds])
-        results["b_ratio"] = median([b / a for a, b in rounds])
-        print(f"(a) bare Flask+gunicorn verify + read: {results['a_baseline_rps']:.0f} req/s (median of {ROUNDS})")
-        print(f"(b) POST /webhooks/<id>: {results['b_flow_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a)")
-
-        queued = int(sum(b for _, b in rounds) * seconds)
+        results.update(compare_rounds(f"{baseline}/flow", f"{web}/webhooks/{flow['webhook_id']}"))
         started = time.perf_counter()
+        queued = results.pop("queued")
         service.start_worker()
         while count_events(database_url) < queued * 0.95 and time.perf_counter() - started < 300:
             time.sleep(0.5)
@@ -105,6 +112,24 @@ def bench_backend(name: str, database_url: str, redis_url: str, receiver_url: st
     finally:
         service.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
+    return results
+
+
+def compare_rounds(baseline_url: str, flow_url: str) -> dict:
+    """(a) and (b) in alternation, medians reported: this machine's speed drifts over seconds."""
+    seconds, rounds = max(2, DURATION // 2), []
+    for number in range(ROUNDS):
+        a, b = wrk(baseline_url, seconds), wrk(flow_url, seconds)
+        rounds.append((a, b))
+        print(f"   round {number + 1}: (a) {a:.0f}  (b) {b:.0f} req/s  b/a {b / a:.2f}")
+    results = {
+        "a_baseline_rps": median([a for a, _ in rounds]),
+        "b_flow_rps": median([b for _, b in rounds]),
+        "b_ratio": median([b / a for a, b in rounds]),
+    }
+    print(f"(a) bare Flask+gunicorn verify + read: {results['a_baseline_rps']:.0f} req/s (median of {ROUNDS})")
+    print(f"(b) POST /webhooks/<id>: {results['b_flow_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a)")
+    results["queued"] = int(sum(b for _, b in rounds) * seconds)
     return results
 
 

@@ -38,19 +38,28 @@ BIN = os.path.dirname(sys.executable)
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "5"))
 CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", "32"))
-SIGNAL = {"email": "bench@example.com", "event": "Pricing Page Viewed",
-          "properties": {"path": "/pricing", "referrer": "https://example.com/"},
-          "context": {"page": {"url": "https://example.com/pricing"}}}
+SIGNAL = {
+    "email": "bench@example.com",
+    "event": "Pricing Page Viewed",
+    "properties": {"path": "/pricing", "referrer": "https://example.com/"},
+    "context": {"page": {"url": "https://example.com/pricing"}},
+}
 
 
 def wrk(url: str, body: dict, seconds: int = DURATION) -> float:
     """Return the requests/s wrk measures POSTing `body` to `url` (non-2xx answers are reported)."""
     script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
-                 'wrk.headers["Content-Type"] = "application/json"\n')
+    script.write(
+        f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
+        'wrk.headers["Content-Type"] = "application/json"\n'
+    )
     script.close()
-    out = subprocess.run(["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script.name, url],
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script.name, url],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     os.unlink(script.name)
     if "Non-2xx" in out:
         print("   wrk saw non-2xx answers:", [line for line in out.splitlines() if "Non-2xx" in line])
@@ -83,15 +92,27 @@ class Service:
     """gunicorn (the Procfile's web command), optionally a worker, against one database and one Redis."""
 
     def __init__(self, database_url: str, redis_url: str, var_dir: str):
-        self.env = dict(os.environ, DATABASE_URL=database_url, REDIS_URL=redis_url, HOOKYARD_VAR_DIR=var_dir,
-                        PATH=BIN + os.pathsep + os.environ.get("PATH", ""), WEB_CONCURRENCY="2")
+        self.env = dict(
+            os.environ,
+            DATABASE_URL=database_url,
+            REDIS_URL=redis_url,
+            HOOKYARD_VAR_DIR=var_dir,
+            PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
+            WEB_CONCURRENCY="2",
+        )
         self.processes = []
 
     def start_web(self, app_spec: str) -> str:
         port = free_port()
         env = dict(self.env, PORT=str(port))
-        self.processes.append(subprocess.Popen([f"{BIN}/gunicorn", "--config", "gunicorn.conf.py", app_spec],
-                                               cwd=ROOT, env=env, stderr=subprocess.DEVNULL))
+        self.processes.append(
+            subprocess.Popen(
+                [f"{BIN}/gunicorn", "--config", "gunicorn.conf.py", app_spec],
+                cwd=ROOT,
+                env=env,
+                stderr=subprocess.DEVNULL,
+            )
+        )
         base = f"http://127.0.0.1:{port}"
         # Hookyard answers /healthz; the bare baseline has no such route.
         wait_up(base + "/healthz") if app_spec != "bench.baseline_app:create_app()" else time.sleep(1.5)
@@ -103,8 +124,9 @@ class Service:
         return process
 
     def run(self, *args) -> str:
-        return subprocess.run([f"{BIN}/flask", "--app", "app", *args], cwd=ROOT, env=self.env, check=True,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [f"{BIN}/flask", "--app", "app", *args], cwd=ROOT, env=self.env, check=True, capture_output=True, text=True
+        ).stdout
 
     def stop(self):
         for process in self.processes:
@@ -130,8 +152,10 @@ def compare_single(baseline: str, lpush: str, endpoint: str, unqueued: str) -> d
     for number in range(ROUNDS):
         a, a_lpush, b, b0 = (wrk(url, SIGNAL, seconds) for url in (baseline, lpush, endpoint, unqueued))
         rounds.append((a, a_lpush, b, b0))
-        print(f"   round {number + 1}: (a) {a:.0f}  (a') {a_lpush:.0f}  (b) {b:.0f}  (b0) {b0:.0f} req/s"
-              f"  b/a {b / a:.2f}  a'/a {a_lpush / a:.2f}  b/a' {b / a_lpush:.2f}  b0/a {b0 / a:.2f}")
+        print(
+            f"   round {number + 1}: (a) {a:.0f}  (a') {a_lpush:.0f}  (b) {b:.0f}  (b0) {b0:.0f} req/s"
+            f"  b/a {b / a:.2f}  a'/a {a_lpush / a:.2f}  b/a' {b / a_lpush:.2f}  b0/a {b0 / a:.2f}"
+        )
     results = {
         "a_baseline_rps": median([r[0] for r in rounds]),
         "a_lpush_rps": median([r[1] for r in rounds]),
@@ -144,10 +168,14 @@ def compare_single(baseline: str, lpush: str, endpoint: str, unqueued: str) -> d
     }
     print(f"(a) bare Flask+gunicorn validate-only: {results['a_baseline_rps']:.0f} req/s (median of {ROUNDS})")
     print(f"(a') validate + one LPUSH: {results['a_lpush_rps']:.0f} req/s = {results['a_lpush_ratio']:.2f} of (a)")
-    print(f"(b) single-signal endpoint: {results['b_single_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a), "
-          f"{results['b_to_lpush_ratio']:.2f} of (a')")
-    print(f"(b0) the same endpoint with its Redis call stubbed out: {results['b0_unqueued_rps']:.0f} req/s = "
-          f"{results['b0_ratio']:.2f} of (a)")
+    print(
+        f"(b) single-signal endpoint: {results['b_single_rps']:.0f} req/s = {results['b_ratio']:.2f} of (a), "
+        f"{results['b_to_lpush_ratio']:.2f} of (a')"
+    )
+    print(
+        f"(b0) the same endpoint with its Redis call stubbed out: {results['b0_unqueued_rps']:.0f} req/s = "
+        f"{results['b0_ratio']:.2f} of (a)"
+    )
     return results
 
 
@@ -171,59 +199,73 @@ def bench_backend(name: str, database_url: str, redis_url: str) -> dict:
         org = json.loads(service.run("create-org", "Bench"))
         headers = {"Authorization": f"Bearer {org['management_key']}", "Content-Type": "application/json"}
         web = service.start_web("app:create_app()")
-        key_request = urllib.request.Request(f"{web}/v1/api-keys", method="POST", headers=headers,
-                                             data=json.dumps({"name": "bench", "endpoint_type": "signal_staging"}
-                                                             ).encode())
-        with urllib.request.urlopen(key_request) as response:
-            key = json.loads(response.read())["key"]
+        key = create_signal_key(web, headers)
         baseline = service.start_web("bench.baseline_app:create_app()")
         unqueued = service.start_web("bench.baseline_app:create_app_without_queue()")
-
         path = f"/api/signal-staging/webhook/{key}"
         results.update(compare_single(f"{baseline}/ingest", f"{baseline}/ingest-lpush", web + path, unqueued + path))
         redis.delete(LPUSH_KEY)
         buffered = redis.llen("hy:signals:buffer")
-
-        n = 100_000
-        body = "\n".join(json.dumps({**SIGNAL, "email": f"u{i % 5000}@example.com", "n": i}) for i in range(n))
-        rates, imports = [], []
-        for _ in range(3):
-            started = time.perf_counter()
-            answer = post(f"{web}/api/signal-staging/bulk/{key}", body.encode(), "application/x-ndjson")
-            rates.append(n / (time.perf_counter() - started))
-            imports.append((answer["import_id"], started))
-        results["c_bulk_accept_sps"] = max(rates)
-        print(f"(c) bulk accepted: {results['c_bulk_accept_sps']:.0f} signals/s (best of 3 x {n})")
-
-        before = count_signals(database_url)
-        started = time.perf_counter()
-        service.start_worker()
-        target = before + buffered + 3 * n
-        while count_signals(database_url) < target and time.perf_counter() - started < 300:
-            time.sleep(0.5)
-        stored = count_signals(database_url) - before
-        results["d_end_to_end_sps"] = stored / (time.perf_counter() - started)
-        print(f"(d) stored by one worker: {stored} signals at {results['d_end_to_end_sps']:.0f} signals/s")
-
+        results.update(bench_bulk(web, key, service, database_url, buffered))
         redis.delete("hy:signals:buffer")
-        samples = []
-        load = subprocess.Popen([sys.executable, "-c",
-                                 f"import sys; sys.path.insert(0, {ROOT!r}); from bench.ingest import wrk; "
-                                 f"print(wrk({web + '/api/signal-staging/webhook/' + key!r}, "
-                                 f"{{**{SIGNAL!r}, 'n': 1}}, 20))"], stdout=subprocess.PIPE, text=True)
-        while load.poll() is None:
-            samples.append(redis.llen("hy:signals:buffer"))
-            time.sleep(1)
-        sustained = float(load.stdout.read().strip().splitlines()[-1])
-        time.sleep(3)
-        results["e_sustained_rps"] = sustained
-        results["e_buffer_samples"] = samples
-        results["e_buffer_after_3s"] = redis.llen("hy:signals:buffer")
-        print(f"(e) sustained {sustained:.0f} req/s with one worker draining; buffer length each second: "
-              f"{samples}; 3 s after the load: {results['e_buffer_after_3s']}")
+        results.update(bench_sustained(web, key, redis))
     finally:
         service.stop()
         shutil.rmtree(var_dir, ignore_errors=True)
+    return results
+
+
+def create_signal_key(web: str, headers: dict) -> str:
+    """Create a signal staging API key through the API; return the key."""
+    body = json.dumps({"name": "bench", "endpoint_type": "signal_staging"}).encode()
+    key_request = urllib.request.Request(f"{web}/v1/api-keys", method="POST", headers=headers, data=body)
+    with urllib.request.urlopen(key_request) as response:
+        return json.loads(response.read())["key"]
+
+
+def bench_bulk(web: str, key: str, service, database_url: str, buffered: int) -> dict:
+    """(c) bulk imports accepted per second, then (d) what one worker stores per second from them."""
+    n = 100_000
+    body = "\n".join(json.dumps({**SIGNAL, "email": f"u{i % 5000}@example.com", "n": i}) for i in range(n))
+    rates = []
+    for _ in range(3):
+        started = time.perf_counter()
+        post(f"{web}/api/signal-staging/bulk/{key}", body.encode(), "application/x-ndjson")
+        rates.append(n / (time.perf_counter() - started))
+    results = {"c_bulk_accept_sps": max(rates)}
+    print(f"(c) bulk accepted: {results['c_bulk_accept_sps']:.0f} signals/s (best of 3 x {n})")
+    before = count_signals(database_url)
+    started = time.perf_counter()
+    service.start_worker()
+    target = before + buffered + 3 * n
+    while count_signals(database_url) < target and time.perf_counter() - started < 300:
+        time.sleep(0.5)
+    stored = count_signals(database_url) - before
+    results["d_end_to_end_sps"] = stored / (time.perf_counter() - started)
+    print(f"(d) stored by one worker: {stored} signals at {results['d_end_to_end_sps']:.0f} signals/s")
+    return results
+
+
+def bench_sustained(web: str, key: str, redis) -> dict:
+    """(e) a sustained single-signal load with one worker draining: the buffer each second, and 3 s after."""
+    samples = []
+    url = web + "/api/signal-staging/webhook/" + key
+    program = (
+        f"import sys; sys.path.insert(0, {ROOT!r}); from bench.ingest import wrk; "
+        f"print(wrk({url!r}, {{**{SIGNAL!r}, 'n': 1}}, 20))"
+    )
+    load = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True)
+    while load.poll() is None:
+        samples.append(redis.llen("hy:signals:buffer"))
+        time.sleep(1)
+    sustained = float(load.stdout.read().strip().splitlines()[-1])
+    time.sleep(3)
+    results = {"e_sustained_rps": sustained, "e_buffer_samples": samples}
+    results["e_buffer_after_3s"] = redis.llen("hy:signals:buffer")
+    print(
+        f"(e) sustained {sustained:.0f} req/s with one worker draining; buffer length each second: "
+        f"{samples}; 3 s after the load: {results['e_buffer_after_3s']}"
+    )
     return results
 
 

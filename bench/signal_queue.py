@@ -53,13 +53,25 @@ def fill(organization_id: int) -> None:
         for number in range(start, min(start + 10_000, TOTAL)):
             group = groups[number]
             event = f"Event {group % 40}"
-            rows.append({
-                "id": number + 1, "organization": organization_id, "source": f"source-{group // 40}", "event": event,
-                "email": f"user{number % 5000}@example.com", "cold_storage": False,
-                "status": "mapped" if number % 10 == 0 else "processed", "dedupe_key": f"sha256:{number}",
-                "payload": {"event": event, "traits": {"email": f"user{number % 5000}@example.com", "name": "Ann"},
-                            "properties": {"n": number}},
-                "received_at": now, "processed_at": now})
+            rows.append(
+                {
+                    "id": number + 1,
+                    "organization": organization_id,
+                    "source": f"source-{group // 40}",
+                    "event": event,
+                    "email": f"user{number % 5000}@example.com",
+                    "cold_storage": False,
+                    "status": "mapped" if number % 10 == 0 else "processed",
+                    "dedupe_key": f"sha256:{number}",
+                    "payload": {
+                        "event": event,
+                        "traits": {"email": f"user{number % 5000}@example.com", "name": "Ann"},
+                        "properties": {"n": number},
+                    },
+                    "received_at": now,
+                    "processed_at": now,
+                }
+            )
         insert_rows(Signal, rows)
     print(f"   filled {TOTAL:,} signals in {time.perf_counter() - started:.0f} s")
 
@@ -75,14 +87,14 @@ def median_seconds(action) -> float:
 
 def run(label: str, database_url: str, redis_url: str) -> float:
     print(f"== {label}")
-    app = create_app(Config.from_env({}, database_url=database_url, redis_url=redis_url,
-                                     encryption_key=generate_key()))
+    app = create_app(Config.from_env({}, database_url=database_url, redis_url=redis_url, encryption_key=generate_key()))
     database = app.database
     migrate(database)
     key = new_credential(MANAGEMENT_KEY_PREFIX)
     with database.connection_context():
-        organization = Organization.create(name="bench", management_key_hash=hash_credential(key),
-                                           management_key_prefix=display_prefix(key))
+        organization = Organization.create(
+            name="bench", management_key_hash=hash_credential(key), management_key_prefix=display_prefix(key)
+        )
         with database.atomic():
             fill(organization.id)
         database.execute_sql("ANALYZE")
@@ -96,8 +108,11 @@ def run(label: str, database_url: str, redis_url: str) -> float:
 
     def baseline():
         with database.connection_context():
-            database.execute_sql("SELECT COUNT(*) FROM signal WHERE organization_id = %s AND status = 'processed'"
-                                 .replace("%s", str(organization.id))).fetchone()
+            database.execute_sql(
+                "SELECT COUNT(*) FROM signal WHERE organization_id = %s AND status = 'processed'".replace(
+                    "%s", str(organization.id)
+                )
+            ).fetchone()
 
     groups = queue()["groups"]
     assert len(groups) == min(GROUPS, 50) and sum(g["count"] for g in groups) > 0
@@ -106,10 +121,13 @@ def run(label: str, database_url: str, redis_url: str) -> float:
         explain = "EXPLAIN QUERY PLAN " if database_url.startswith("sqlite") else "EXPLAIN "
         plan = database.execute_sql(
             explain + "SELECT source, event, COUNT(*), MIN(received_at), MAX(received_at) FROM signal "
-            f"WHERE organization_id = {organization.id} AND status = 'processed' GROUP BY source, event").fetchall()
+            f"WHERE organization_id = {organization.id} AND status = 'processed' GROUP BY source, event"
+        ).fetchall()
     print("   plan:", " | ".join(str(row[-1]) for row in plan))
-    print(f"   baseline count {base * 1000:.0f} ms, GET /v1/signal-queue {grouped * 1000:.0f} ms "
-          f"-> ratio {grouped / base:.2f}")
+    print(
+        f"   baseline count {base * 1000:.0f} ms, GET /v1/signal-queue {grouped * 1000:.0f} ms "
+        f"-> ratio {grouped / base:.2f}"
+    )
     return grouped / base
 
 
@@ -134,15 +152,18 @@ def main() -> None:
                 print(f"== Postgres skipped: {error}")
             else:
                 try:
-                    results["postgres"] = run("Postgres", postgres.rsplit("/", 1)[0] + "/hookyard_bench_queue",
-                                              redis_url)
+                    results["postgres"] = run(
+                        "Postgres", postgres.rsplit("/", 1)[0] + "/hookyard_bench_queue", redis_url
+                    )
                 finally:
                     admin.execute_sql("DROP DATABASE IF EXISTS hookyard_bench_queue WITH (FORCE)")
         finally:
             if server:
                 server.__exit__(None, None, None)
-    print("== summary (GET /v1/signal-queue time / COUNT of the same rows):",
-          ", ".join(f"{name} {ratio:.2f}" for name, ratio in results.items()))
+    print(
+        "== summary (GET /v1/signal-queue time / COUNT of the same rows):",
+        ", ".join(f"{name} {ratio:.2f}" for name, ratio in results.items()),
+    )
 
 
 if __name__ == "__main__":

@@ -7,12 +7,12 @@ their own, flushed before and after, and tables emptied after each test, so they
 import json
 import os
 import signal
-import time
-import urllib.error
-import urllib.request
+import subprocess
+import sys
+import threading
+import urllib.parse
 import uuid
 
-import peewee
 import pytest
 import redis as redis_lib
 from playhouse.db_url import connect
@@ -20,7 +20,8 @@ from playhouse.db_url import connect
 from hookyard.core.config import Config
 from hookyard.core.credentials import generate_key
 from hookyard.core.db import migrate
-from hookyard.devserver.embedded_redis import EmbeddedRedis
+from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
+from tests.helpers import ROOT, VENV_BIN, Receiver, close_database, empty_tables, wait_for
 
 TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "13"))
 
@@ -85,9 +86,15 @@ ENCRYPTION_KEY = generate_key()
 
 @pytest.fixture
 def config(database_url, redis_url):
-    return Config.from_env({}, database_url=database_url, redis_url=redis_url, retry_schedule=(1, 1, 1, 1),
-                           delivery_timeout=2.0, webhook_allow_private_networks=True,
-                           encryption_key=ENCRYPTION_KEY)
+    return Config.from_env(
+        {},
+        database_url=database_url,
+        redis_url=redis_url,
+        retry_schedule=(1, 1, 1, 1),
+        delivery_timeout=2.0,
+        webhook_allow_private_networks=True,
+        encryption_key=ENCRYPTION_KEY,
+    )
 
 
 @pytest.fixture
@@ -102,30 +109,17 @@ def app(config, redis):
     close_database(application.database)
 
 
-def empty_tables(database) -> None:
-    """Delete every row the test left, keeping the migrated schema."""
-    # The id block keeps counting across tests: ids are never reused, as in production.
-    tables = [t for t in database.get_tables() if t not in ("schema_migration", "id_block")]
-    if isinstance(database, peewee.PostgresqlDatabase):
-        database.execute_sql(f"TRUNCATE {', '.join(tables)} RESTART IDENTITY CASCADE")
-    else:
-        with database.atomic():
-            database.execute_sql("PRAGMA defer_foreign_keys = ON")
-            for table in tables:
-                database.execute_sql(f'DELETE FROM "{table}"')
-    close_database(database)
-
-
-def close_database(database) -> None:
-    if hasattr(database, "close_all"):
-        database.close_all()
-    elif not database.is_closed():
-        database.close()
-
-
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+@pytest.fixture
+def strict_client(config, redis):
+    """An app that refuses private networks, as production does."""
+    from app import create_app
+
+    return create_app(Config(**{**config.__dict__, "webhook_allow_private_networks": False})).test_client()
 
 
 @pytest.fixture
@@ -142,16 +136,19 @@ def run_jobs(app, config):
 
 
 @pytest.fixture
-def store_together(app, config):
+def job_context(app, config):
+    """The context a worker gives its jobs, for calling a job's pieces directly."""
+    from hookyard.core.jobs import JobContext
+
+    return JobContext(config, app.redis)
+
+
+@pytest.fixture
+def store_together(app, job_context):
     """Store each buffer item as its own claim, all in threads released at the same moment, as workers
     on several machines would; fail the test if any of them raised."""
-    import threading
-
-    from hookyard.signals.buffer import SignalKeys
-    from worker import make_worker, store_claim
-
-    make_worker(config, connection=app.redis)
-    keys = SignalKeys(config.redis_prefix)
+    from hookyard.signals.jobs import store_claim
+    from hookyard.signals.keys import SignalKeys
 
     def run(items: list[bytes]) -> None:
         barrier, errors = threading.Barrier(len(items)), []
@@ -159,7 +156,7 @@ def store_together(app, config):
         def store(item):
             try:
                 barrier.wait()
-                store_claim(app.redis, keys, [item])
+                store_claim(job_context, [item])
             except Exception as error:  # surfaced below
                 errors.append(error)
             finally:
@@ -172,7 +169,7 @@ def store_together(app, config):
             thread.join()
         assert errors == []
 
-    run.keys = keys
+    run.keys = SignalKeys(job_context.prefix)
     return run
 
 
@@ -182,8 +179,11 @@ def org(app):
     result = app.test_cli_runner().invoke(args=["create-org", "Acme"])
     assert result.exit_code == 0, result.output
     created = json.loads(result.output)
-    return {"id": created["organization_id"], "key": created["management_key"],
-            "headers": {"Authorization": f"Bearer {created['management_key']}"}}
+    return {
+        "id": created["organization_id"],
+        "key": created["management_key"],
+        "headers": {"Authorization": f"Bearer {created['management_key']}"},
+    }
 
 
 @pytest.fixture
@@ -193,50 +193,16 @@ def other_org(app):
     return {"id": created["organization_id"], "headers": {"Authorization": f"Bearer {created['management_key']}"}}
 
 
-PAYLOADS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "payloads")
-
-
-def payload(name: str):
-    """Return a real-world payload from tests/payloads (see its README for provenance)."""
-    with open(os.path.join(PAYLOADS, name), "rb") as source:
-        return json.loads(source.read())
-
-
-def payload_bytes(name: str) -> bytes:
-    with open(os.path.join(PAYLOADS, name), "rb") as source:
-        return source.read()
-
-
-def wait_for(url: str, timeout: float = 30.0):
-    """Return (status, JSON) of the first answer a starting server gives at `url`; fail after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=1) as response:
-                return response.status, json.loads(response.read())
-        except OSError:
-            time.sleep(0.1)
-    raise AssertionError(f"{url} did not answer within {timeout}s")
-
-
-def http_json(url: str, body=None, headers=None, timeout: float = 30):
-    """Send `body` as JSON to a real server (GET without one); return (status, JSON), error answers too."""
-    data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json", **(headers or {})})
-    try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return response.status, json.loads(response.read())
-    except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read())
-
-
 @pytest.fixture
 def make_api_key(client, org):
     """Create an API key through the API and return its answer (with `key` and `secret`)."""
 
     def make(endpoint_type="signal_staging", headers=None, **body):
-        response = client.post("/v1/api-keys", json={"name": "test", "endpoint_type": endpoint_type, **body},
-                               headers=headers or org["headers"])
+        response = client.post(
+            "/v1/api-keys",
+            json={"name": "test", "endpoint_type": endpoint_type, **body},
+            headers=headers or org["headers"],
+        )
         assert response.status_code == 201, response.data
         return response.get_json()
 
@@ -248,62 +214,38 @@ def signal_key(make_api_key):
     return make_api_key()["key"]
 
 
-class Receiver:
-    """A real HTTP server on 127.0.0.1 that records what it receives and answers from a script."""
+@pytest.fixture
+def flow_key(make_api_key):
+    return make_api_key(endpoint_type="flow")["key"]
 
-    def __init__(self):
-        import threading
-        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-        self.requests = []
-        self.lock = threading.Lock()
-        self.answer = lambda request: (200, b'{"ok": true}', 0.0, {})
-        receiver = self
+@pytest.fixture
+def make_flow(client, org):
+    """Create a flow through the API (as `org`, or with `headers`) and return its answer."""
 
-        class Handler(BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
+    def make(headers=None, **body):
+        response = client.post("/v1/flows", json={"name": "CI", **body}, headers=headers or org["headers"])
+        assert response.status_code == 201, response.data
+        return response.get_json()
 
-            def do_POST(self):
-                import time as clock
+    return make
 
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
-                request = {"path": self.path, "headers": dict(self.headers), "body": body, "at": clock.time()}
-                with receiver.lock:
-                    receiver.requests.append(request)
-                status, payload, delay, headers = receiver.answer(request)
-                if delay:
-                    clock.sleep(delay)
-                self.send_response(status)
-                for name, value in headers.items():
-                    self.send_header(name, value)
-                self.send_header("Content-Length", str(len(payload)))
-                self.end_headers()
-                try:
-                    self.wfile.write(payload)
-                except OSError:
-                    pass
 
-            def log_message(self, *args):
-                pass
-
-        class Server(ThreadingHTTPServer):
-            daemon_threads = True
-            request_queue_size = 256  # the default backlog of 5 drops connects beyond it: a 1 s SYN retry
-
-        self.server = Server(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path="/hook") -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}{path}"
-
-    def received(self, path=None) -> list:
-        with self.lock:
-            return [r for r in self.requests if path is None or r["path"] == path]
-
-    def close(self):
-        self.server.shutdown()
-        self.server.server_close()
+@pytest.fixture
+def project(client, org):
+    """A project with two members and a custom webhook created by the first; its URL and path."""
+    for email, name in (("agent@example.com", "Alex Agent"), ("owner@example.com", "Olive Owner")):
+        response = client.post("/v1/members", json={"email": email, "name": name}, headers=org["headers"])
+        assert response.status_code == 201, response.data
+    created = client.post("/v1/projects", json={"name": "Support"}, headers=org["headers"]).get_json()
+    hook = client.post(
+        f"/v1/projects/{created['id']}/webhooks",
+        json={"name": "Call center", "created_by": "owner@example.com"},
+        headers=org["headers"],
+    )
+    assert hook.status_code == 201, hook.data
+    webhook = hook.get_json()
+    return {**created, "webhook": webhook, "path": urllib.parse.urlsplit(webhook["url"]).path}
 
 
 @pytest.fixture
@@ -314,22 +256,58 @@ def receiver():
 
 
 @pytest.fixture
+def web_server(app, config, tmp_path):
+    """The Procfile's web command, on the test database and Redis, with one gevent worker process."""
+    with open(os.path.join(ROOT, "Procfile")) as procfile:
+        command = next(line.split(":", 1)[1].strip() for line in procfile if line.startswith("web:"))
+    port = free_port()
+    env = dict(
+        os.environ,
+        PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""),
+        PORT=str(port),
+        DATABASE_URL=config.database_url,
+        REDIS_URL=config.redis_url,
+        HOOKYARD_VAR_DIR=str(tmp_path),
+        HOOKYARD_REDIS_PREFIX=config.redis_prefix,
+        HOOKYARD_ENCRYPTION_KEY=config.encryption_key,
+        WEB_CONCURRENCY="1",
+    )
+    log = tmp_path / "web.log"
+    with open(log, "w") as output:
+        server = subprocess.Popen(
+            command, shell=True, cwd=ROOT, env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(base + "/healthz")
+    except AssertionError:
+        os.killpg(server.pid, signal.SIGKILL)
+        raise AssertionError(log.read_text()) from None
+    yield base
+    os.killpg(server.pid, signal.SIGTERM)
+    server.wait(timeout=30)
+
+
+@pytest.fixture
 def worker_process(config, tmp_path):
     """Start `python worker.py` (with RQ's scheduler) on the test database and Redis; stop it after."""
-    import subprocess
-    import sys
-
     processes = []
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
     def start(**env):
-        settings = {**os.environ, "DATABASE_URL": config.database_url, "REDIS_URL": config.redis_url,
-                    "HOOKYARD_ENCRYPTION_KEY": config.encryption_key, "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-                    "RETRY_SCHEDULE": ",".join(map(str, config.retry_schedule)),
-                    "DELIVERY_TIMEOUT": str(config.delivery_timeout), **env}
+        settings = {
+            **os.environ,
+            "DATABASE_URL": config.database_url,
+            "REDIS_URL": config.redis_url,
+            "HOOKYARD_ENCRYPTION_KEY": config.encryption_key,
+            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
+            "RETRY_SCHEDULE": ",".join(map(str, config.retry_schedule)),
+            "DELIVERY_TIMEOUT": str(config.delivery_timeout),
+            **env,
+        }
         log = open(tmp_path / f"worker-{len(processes)}.log", "w")
-        process = subprocess.Popen([sys.executable, "worker.py"], cwd=root, env=settings, stdout=log, stderr=log,
-                                   start_new_session=True)
+        process = subprocess.Popen(
+            [sys.executable, "worker.py"], cwd=ROOT, env=settings, stdout=log, stderr=log, start_new_session=True
+        )
         processes.append(process)
         return process
 

@@ -6,6 +6,7 @@ from schemas import UtcDateTime
 
 # --- activity ingress ----------------------------------------------------------------------------
 
+
 class MemberCreateSchema(Schema):
     email = fields.Email(required=True, validate=validate.Length(max=320))
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
@@ -73,10 +74,16 @@ class ActivityInSchema(Schema):
     endTime = UtcDateTime(allow_none=True)
     trigger = fields.String(allow_none=True, validate=validate.Length(max=255))
     event = fields.String(allow_none=True, validate=validate.Length(max=255))
-    memberEmail = fields.Email(allow_none=True, validate=validate.Length(max=320),
-                               metadata={"description": "A member of the organization; default: the webhook creator."})
-    externalId = fields.String(allow_none=True, validate=validate.Length(min=1, max=255),
-                               metadata={"description": "Your id: posting it again updates the same activity."})
+    memberEmail = fields.Email(
+        allow_none=True,
+        validate=validate.Length(max=320),
+        metadata={"description": "A member of the organization; default: the webhook creator."},
+    )
+    externalId = fields.String(
+        allow_none=True,
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "Your id: posting it again updates the same activity."},
+    )
     metadata = fields.Dict(allow_none=True)
 
     @validates_schema
@@ -93,7 +100,7 @@ class ActivityAcceptedSchema(Schema):
 class ActivitySchema(Schema):
     id = fields.String()
     projectId = fields.String(attribute="project_id")
-    webhookId = fields.String(attribute="webhook_id")
+    webhookId = fields.String(attribute="ingress_url_id")
     title = fields.String()
     description = fields.String(allow_none=True)
     startTime = UtcDateTime(attribute="start_time")
@@ -128,3 +135,9 @@ ingress_webhook_schema = IngressWebhookSchema()
 activity_in_schema = ActivityInSchema()
 activity_schema = ActivitySchema()
 activity_filter_schema = ActivityFilterSchema()
+member_list_schema = MemberListSchema()
+project_list_schema = ProjectListSchema()
+ingress_webhook_created_schema = IngressWebhookCreatedSchema()
+ingress_webhook_list_schema = IngressWebhookListSchema()
+activity_accepted_schema = ActivityAcceptedSchema()
+activity_list_schema = ActivityListSchema()

@@ -26,7 +26,7 @@ def _schedule(value: str) -> tuple[int, ...]:
 def normalise_database_url(url: str) -> str:
     """Accept Heroku's `postgres://` spelling alongside `postgresql://`."""
     if url.startswith("postgres://"):
-        return "postgresql://" + url[len("postgres://"):]
+        return "postgresql://" + url[len("postgres://") :]
     return url
 
 

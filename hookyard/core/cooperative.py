@@ -1,50 +1,24 @@
-"""Whether this process serves requests as gevent greenlets, and how blocking work stays off their loop.
+"""How blocking work stays off a gevent web process's loop: SQLite in threads, psycopg2 made cooperative.
 
 The web process runs under gunicorn's gevent worker (gunicorn.conf.py), which patches sockets so
 that a request waiting on Redis or Postgres (psycogreen) lets the others run. SQLite's driver cannot
 be made cooperative: a statement waiting for the worker's write lock (busy_timeout) would hold up
 every request of the process, so there each statement runs in a thread pool kept for SQLite.
-Outside gevent (tests, the worker, `flask` commands) nothing here is used.
+Imported only in a gevent process (hookyard.core.db, gunicorn.conf.py): outside gevent (tests, the
+worker, `flask` commands) nothing here is loaded.
 """
 
-import functools
-
-import gevent
-from gevent import monkey
+from gevent.threadpool import ThreadPool
 from peewee import SqliteDatabase
 
-
-@functools.cache
-def enabled() -> bool:
-    """Tell whether gevent has patched this process's sockets (asked once: patching precedes the app)."""
-    return monkey.is_module_patched("socket")
-
-
-def pause() -> None:
-    """Let the process's other requests run in the middle of a long computation (a no-op without gevent).
-
-    A greenlet is never preempted: validating a 100,000-signal import would otherwise hold every other
-    request of the process for seconds (threads were at least switched every few milliseconds).
-    """
-    if enabled():
-        # A timer, not sleep(0): that runs the greenlets already ready, but new requests on the sockets
-        # may wait until this computation ends (seen in tests/test_web_server.py).
-        gevent.sleep(0.0001)
-
-
 SQLITE_THREADS = 20
-_sqlite_pool = None
+_sqlite_pool = ThreadPool(SQLITE_THREADS)
 
 
 def in_sqlite_thread(func, *args):
     """Start a blocking SQLite call in the thread pool kept for SQLite (not gevent's shared one, which
     also resolves host names: a few writes waiting out the worker's lock must not stall Redis
     reconnects); return its AsyncResult."""
-    global _sqlite_pool
-    if _sqlite_pool is None:
-        from gevent.threadpool import ThreadPool
-
-        _sqlite_pool = ThreadPool(SQLITE_THREADS)
     return _sqlite_pool.spawn(func, *args)
 
 

@@ -68,6 +68,7 @@ def derived_public_id(prefix: str, *parts: str) -> str:
         chars.append(_CROCKFORD[digit])
     return prefix + "".join(reversed(chars))
 
+
 class SecretBoxError(Exception):
     """The encryption key is missing, or does not open a stored secret."""
 
@@ -75,9 +76,11 @@ class SecretBoxError(Exception):
 class SecretBox:
     def __init__(self, keys: str):
         if not keys:
-            raise SecretBoxError("HOOKYARD_ENCRYPTION_KEY is not set: generate one with "
-                                 "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
-                                 ".decode())'`")
+            raise SecretBoxError(
+                "HOOKYARD_ENCRYPTION_KEY is not set: generate one with "
+                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
+                ".decode())'`"
+            )
         try:
             self.fernet = MultiFernet([Fernet(key.strip()) for key in keys.split(",") if key.strip()])
         except ValueError as error:

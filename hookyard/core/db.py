@@ -7,7 +7,6 @@ This module never imports gevent: the gevent-only SQLite wrapper is loaded only 
 
 import contextlib
 import os
-import sys
 
 import orjson
 from peewee import DatabaseProxy, Model, PostgresqlDatabase, TextField
@@ -15,17 +14,12 @@ from playhouse.db_url import connect
 from playhouse.db_url import parse as parse_url
 from playhouse.migrations import Runner
 
+from hookyard.core import greenlets
 from hookyard.core.config import ROOT
 
 MIGRATIONS_DIR = os.path.join(ROOT, "migrations")
 
 db = DatabaseProxy()
-
-
-def gevent_patched() -> bool:
-    """Tell whether gevent has patched this process's sockets, without importing gevent."""
-    monkey = sys.modules.get("gevent.monkey")
-    return monkey is not None and monkey.is_module_patched("socket")
 
 
 def open_database(url: str):
@@ -38,7 +32,7 @@ def open_database(url: str):
         # Transactions take the write lock up front (IMMEDIATE): a read-then-write transaction that
         # began deferred would fail with "database is locked" instead of waiting its turn.
         pragmas = {"journal_mode": "wal", "busy_timeout": 5000, "synchronous": "normal", "foreign_keys": 1}
-        if gevent_patched():  # a gevent web process: statements wait in threads (cooperative.py)
+        if greenlets.active():  # a gevent web process: statements wait in threads (cooperative.py)
             from hookyard.core.cooperative import CooperativeSqliteDatabase
 
             return CooperativeSqliteDatabase(**parse_url(url), pragmas=pragmas, lock_type="IMMEDIATE")

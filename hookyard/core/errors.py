@@ -1,4 +1,17 @@
-"""The one error vocabulary: exceptions the app raises, each knowing its status and JSON body."""
+"""The one error vocabulary: exceptions the app raises, each knowing its status and JSON body, and the
+handlers that answer every error, expected or not, with it."""
+
+import logging
+
+import peewee
+import redis
+from flask import Flask, request
+from playhouse.pool import MaxConnectionsExceeded
+from werkzeug.exceptions import HTTPException
+
+from hookyard.core.credentials import SecretBoxError
+
+logger = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -7,8 +20,15 @@ class ApiError(Exception):
     status = 400
     code = "bad_request"
 
-    def __init__(self, message: str, *, code: str | None = None, status: int | None = None,
-                 errors: dict | None = None, headers: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        status: int | None = None,
+        errors: dict | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code or self.code
@@ -70,3 +90,50 @@ class ServiceUnavailable(ApiError):
 
     def __init__(self, message: str, retry_after: int = 5):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
+
+
+def init_app(app: Flask) -> None:
+    """Answer every error, expected or not, with the one JSON error vocabulary."""
+
+    def respond(error: ApiError):
+        return error.body(), error.status, error.headers
+
+    @app.errorhandler(ApiError)
+    def handle_api_error(error):
+        return respond(error)
+
+    @app.errorhandler(HTTPException)
+    def handle_http_error(error):
+        code = {413: "payload_too_large"}.get(error.code, error.name.lower().replace(" ", "_").replace("'", ""))
+        headers = dict(error.get_headers())
+        headers.pop("Content-Type", None)
+        return respond(ApiError(error.description, code=code, status=error.code, headers=headers))
+
+    @app.errorhandler(redis.exceptions.ConnectionError)
+    @app.errorhandler(redis.exceptions.TimeoutError)
+    def handle_redis_down(error):
+        logger.warning("redis unavailable: %s", error)
+        return respond(ServiceUnavailable("The queue (Redis) is unavailable; nothing was accepted. Retry later."))
+
+    @app.errorhandler(peewee.OperationalError)
+    @app.errorhandler(peewee.InterfaceError)
+    def handle_database_down(error):
+        logger.warning("database unavailable: %s", error)
+        return respond(ServiceUnavailable("The database is unavailable; nothing was changed. Retry later."))
+
+    @app.errorhandler(MaxConnectionsExceeded)
+    def handle_database_busy(error):
+        logger.warning("no database connection free: %s", error)
+        return respond(
+            ServiceUnavailable("The database is busy (no free connection); nothing was changed. Retry later.")
+        )
+
+    @app.errorhandler(SecretBoxError)
+    def handle_missing_encryption_key(error):
+        logger.error("secrets cannot be sealed or opened: %s", error)
+        return respond(ServiceUnavailable(f"This server cannot store or read signing secrets: {error}."))
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error):
+        logger.exception("unhandled error on %s %s", request.method, request.url_rule)
+        return respond(ApiError("An unexpected error occurred; it has been logged.", code="internal_error", status=500))

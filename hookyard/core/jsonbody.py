@@ -74,5 +74,12 @@ def read_json(request: Request, *, max_bytes: int | None = None, expect: type | 
 
 
 def _json_type_name(python_type: type) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean", int: "number",
-            float: "number", type(None): "null"}.get(python_type, python_type.__name__)
+    return {
+        dict: "object",
+        list: "array",
+        str: "string",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        type(None): "null",
+    }.get(python_type, python_type.__name__)

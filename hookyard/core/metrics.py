@@ -12,12 +12,19 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 
 REQUESTS = Counter("hookyard_http_requests_total", "HTTP requests answered.", ["endpoint", "method", "status"])
-LATENCY = Histogram("hookyard_http_request_duration_seconds", "Time to answer an HTTP request.", ["endpoint"],
-                    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10))
+LATENCY = Histogram(
+    "hookyard_http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["endpoint"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
 
-ROUND_TRIPS = Histogram("hookyard_redis_batch_calls", "Calls carried by each pipelined Redis round trip of a web "
-                        "process (group commit), by script.", ["script"],
-                        buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500))
+ROUND_TRIPS = Histogram(
+    "hookyard_redis_batch_calls",
+    "Calls carried by each pipelined Redis round trip of a web process (group commit), by script.",
+    ["script"],
+    buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256, 500),
+)
 
 OUTCOMES_KEY = "metrics:outcomes"
 
@@ -60,8 +67,9 @@ class RedisCollector:
         outcomes = {}
         for field, value in self.redis.hgetall(f"{self.prefix}:{OUTCOMES_KEY}").items():
             kind, _, outcome = field.decode().partition("|")
-            family = outcomes.setdefault(kind, CounterMetricFamily(
-                f"hookyard_{kind}s", f"{kind.capitalize()}s by outcome.", labels=["outcome"]))
+            family = outcomes.setdefault(
+                kind, CounterMetricFamily(f"hookyard_{kind}s", f"{kind.capitalize()}s by outcome.", labels=["outcome"])
+            )
             family.add_metric([outcome], int(value))
         yield from outcomes.values()
 

@@ -9,21 +9,44 @@ import re
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
 
-from schemas import ErrorSchema
+from schemas import error_schema
 
 VERSION = "0.1.0"
-_ERROR_TEXT = {400: "Invalid request", 401: "Missing or wrong credentials", 404: "Unknown resource",
-               413: "Body too large", 415: "Body is not JSON", 429: "Limit reached",
-               503: "Redis or the database is unavailable"}
+_ERROR_TEXT = {
+    400: "Invalid request",
+    401: "Missing or wrong credentials",
+    404: "Unknown resource",
+    413: "Body too large",
+    415: "Body is not JSON",
+    429: "Limit reached",
+    503: "Redis or the database is unavailable",
+}
 
 
-def documented(*, summary=None, body=None, query=None, responses=None, errors=(), auth="management",
-               tags=(), body_content_types=("application/json",)):
+def documented(
+    *,
+    summary=None,
+    body=None,
+    query=None,
+    responses=None,
+    errors=(),
+    auth="management",
+    tags=(),
+    body_content_types=("application/json",),
+):
     """Attach the OpenAPI description of a view: schemas for its body, query and responses."""
 
     def decorate(view):
-        view.__openapi__ = {"summary": summary, "body": body, "query": query, "responses": responses or {},
-                            "errors": errors, "auth": auth, "tags": tags, "content_types": body_content_types}
+        view.__openapi__ = {
+            "summary": summary,
+            "body": body,
+            "query": query,
+            "responses": responses or {},
+            "errors": errors,
+            "auth": auth,
+            "tags": tags,
+            "content_types": body_content_types,
+        }
         return view
 
     return decorate
@@ -40,15 +63,19 @@ def _operation(view, doc, rule) -> dict:
         "summary": doc["summary"] or docstring.split("\n", 1)[0] or rule.endpoint,
         "operationId": rule.endpoint,
         "tags": list(doc["tags"]) or [rule.endpoint.split(".")[0]],
-        "parameters": [{"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
-                       for name in sorted(rule.arguments)],
+        "parameters": [
+            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
+            for name in sorted(rule.arguments)
+        ],
         "responses": {},
     }
     if doc["query"] is not None:
         operation["parameters"].append({"in": "query", "schema": doc["query"]})
     if doc["body"] is not None:
-        operation["requestBody"] = {"required": True, "content": {
-            content_type: {"schema": doc["body"]} for content_type in doc["content_types"]}}
+        operation["requestBody"] = {
+            "required": True,
+            "content": {content_type: {"schema": doc["body"]} for content_type in doc["content_types"]},
+        }
     for status, schema in doc["responses"].items():
         response = {"description": "OK" if status < 300 else str(status)}
         if schema is not None:
@@ -60,8 +87,10 @@ def _operation(view, doc, rule) -> dict:
     if doc["body"] is not None:
         statuses |= {400, 413, 415}
     for status in sorted(statuses):
-        operation["responses"][str(status)] = {"description": _ERROR_TEXT.get(status, "Error"),
-                                               "content": {"application/json": {"schema": "Error"}}}
+        operation["responses"][str(status)] = {
+            "description": _ERROR_TEXT.get(status, "Error"),
+            "content": {"application/json": {"schema": "Error"}},
+        }
     if doc["auth"] == "management":
         operation["security"] = [{"managementKey": []}]
     elif doc["auth"] == "none":
@@ -71,10 +100,14 @@ def _operation(view, doc, rule) -> dict:
 
 def build_spec(app) -> dict:
     """Return the OpenAPI document of every documented route of `app`."""
-    spec = APISpec(title="Hookyard", version=VERSION, openapi_version="3.0.3",
-                   plugins=[MarshmallowPlugin()],
-                   info={"description": "A self-hostable webhook gateway."})
-    spec.components.schema("Error", schema=ErrorSchema)
+    spec = APISpec(
+        title="Hookyard",
+        version=VERSION,
+        openapi_version="3.0.3",
+        plugins=[MarshmallowPlugin()],
+        info={"description": "A self-hostable webhook gateway."},
+    )
+    spec.components.schema("Error", schema=error_schema)
     spec.components.security_scheme("managementKey", {"type": "http", "scheme": "bearer"})
     paths: dict[str, dict] = {}
     for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):

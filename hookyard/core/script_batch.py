@@ -5,8 +5,8 @@ trip per request costs more CPU than validating the request (bench/ingest.py). S
 while the previous round trip is in flight, and one greenlet sends them all as one pipeline: under
 load each round trip carries every call that arrived during the last one; when idle, a call goes
 alone at once. Each call is still its own EVALSHA, so its result is exactly what it would have been
-alone, and a failing round trip fails only the calls it carried. Outside gevent (tests, `flask`
-commands) calls go straight through redis-py.
+alone, and a failing round trip fails only the calls it carried. Used only under gevent
+(greenlets.script_caller); elsewhere calls go straight through redis-py.
 
 Nothing is retried: a call whose answer was lost may have run, and these scripts count and queue.
 The caller answers 503 and the sender retries; the worker's dedupe makes the repeat a duplicate.
@@ -21,7 +21,7 @@ from gevent.event import Event
 from hiredis import pack_command
 from redis.exceptions import ConnectionError, NoScriptError, ResponseError, TimeoutError
 
-from hookyard.core import cooperative, metrics
+from hookyard.core import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -62,8 +62,6 @@ class ScriptBatcher:
         self.sender = None
 
     def __call__(self, keys: list, args: list):
-        if not cooperative.enabled():
-            return self.script(keys=keys, args=args)
         call = _Call(("EVALSHA", self.script.sha, len(keys), *keys, *args))
         self.pending.append(call)
         if self.sender is None or self.sender.dead:

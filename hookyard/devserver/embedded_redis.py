@@ -52,10 +52,27 @@ class EmbeddedRedis:
         os.makedirs(self.data_dir, exist_ok=True)
         for _attempt in range(5):
             self.port = free_port()
-            persistence = ["--appendonly", "yes", "--appendfsync", "everysec"] if self.persistent else \
-                ["--appendonly", "no", "--save", ""]
-            args = [self.binary, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", self.data_dir,
-                    "--daemonize", "no", "--loglevel", "warning", "--logfile", "redis.log", *persistence]
+            persistence = (
+                ["--appendonly", "yes", "--appendfsync", "everysec"]
+                if self.persistent
+                else ["--appendonly", "no", "--save", ""]
+            )
+            args = [
+                self.binary,
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                "--dir",
+                self.data_dir,
+                "--daemonize",
+                "no",
+                "--loglevel",
+                "warning",
+                "--logfile",
+                "redis.log",
+                *persistence,
+            ]
             self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)  # noqa: S603
             if self._wait_ready(timeout):
                 return self

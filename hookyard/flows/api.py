@@ -5,31 +5,34 @@ import secrets
 from flask import Blueprint, current_app, g, request
 
 from hookyard.core.clock import utcnow
-from hookyard.core.common import authenticate_management, list_args, load, load_body
-from hookyard.core.credentials import SecretBox, new_public_id
-from hookyard.core.errors import NotFound
+from hookyard.core.credentials import new_public_id
+from hookyard.core.http import (
+    authenticate_management,
+    current_config,
+    current_secret_box,
+    get_owned_or_404,
+    list_args,
+    load,
+    load_body,
+    public_url,
+)
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate_by_time
-from hookyard.flows import intake as flow_intake
+from hookyard.flows import intake
 from hookyard.flows.metrics import flow_metrics, parse_window
 from hookyard.flows.schemas import (
-    FlowCreateSchema,
-    FlowEventArgsSchema,
-    FlowEventListSchema,
-    FlowListSchema,
-    FlowMetricsSchema,
-    FlowSchema,
-    MetricsArgsSchema,
     flow_create_schema,
     flow_event_args_schema,
+    flow_event_list_schema,
     flow_event_schema,
+    flow_list_schema,
     flow_metrics_schema,
     flow_schema,
     metrics_args_schema,
 )
 from hookyard.outbound.signing import generate_secret
 from models import Flow, FlowEvent
-from schemas import ListArgsSchema
+from schemas import list_args_schema
 
 bp = Blueprint("flows", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
@@ -38,35 +41,28 @@ TAGS = ("flows",)
 WEBHOOK_ID_PREFIX = "wh_"
 
 
-def _box() -> SecretBox:
-    return SecretBox(current_app.config["HOOKYARD"].encryption_key)
-
-
-def webhook_url(webhook_id: str) -> str:
-    base = current_app.config["HOOKYARD"].public_url or request.host_url.rstrip("/")
-    return f"{base}/webhooks/{webhook_id}"
-
-
-def _own_flow(flow_id: str) -> Flow:
-    flow = Flow.get_or_none((Flow.id == flow_id) & (Flow.organization == g.organization))
-    if flow is None:
-        raise NotFound(f"No flow {flow_id}.")
-    return flow
-
-
 def _answer(flow: Flow, secret: str | None = None) -> dict:
-    return flow_schema.dump({
-        "id": flow.id, "name": flow.name, "webhook_id": flow.webhook_id, "webhook_url": webhook_url(flow.webhook_id),
-        "secret": secret, "has_secret": flow.secret_encrypted is not None,
-        "has_github_secret": flow.github_secret_encrypted is not None,
-        "has_stripe_secret": flow.stripe_secret_encrypted is not None,
-        "rate_limit_per_second": flow.rate_limit_per_second, "active": flow.active, "created_at": flow.created_at,
-        "updated_at": flow.updated_at})
+    return flow_schema.dump(
+        {
+            "id": flow.id,
+            "name": flow.name,
+            "webhook_id": flow.webhook_id,
+            "webhook_url": public_url(f"/webhooks/{flow.webhook_id}"),
+            "secret": secret,
+            "has_secret": flow.secret_encrypted is not None,
+            "has_github_secret": flow.github_secret_encrypted is not None,
+            "has_stripe_secret": flow.stripe_secret_encrypted is not None,
+            "rate_limit_per_second": flow.rate_limit_per_second,
+            "active": flow.active,
+            "created_at": flow.created_at,
+            "updated_at": flow.updated_at,
+        }
+    )
 
 
 def _apply(flow: Flow, data: dict) -> str | None:
     """Set the given fields on a flow; return a newly generated secret, if one was asked for."""
-    box, generated = _box(), None
+    box, generated = current_secret_box(), None
     for name in ("name", "rate_limit_per_second", "active"):
         if name in data:
             setattr(flow, name, data[name])
@@ -82,12 +78,13 @@ def _apply(flow: Flow, data: dict) -> str | None:
 
 
 @bp.post("/flows")
-@documented(body=FlowCreateSchema, responses={201: FlowSchema}, tags=TAGS)
+@documented(body=flow_create_schema, responses={201: flow_schema}, tags=TAGS)
 def create_flow():
     """Create a flow and its inbound URL; a generated `secret` is shown only in this answer."""
     data = load_body(flow_create_schema)
-    flow = Flow(id=new_public_id("flow_"), organization=g.organization,
-                webhook_id=WEBHOOK_ID_PREFIX + secrets.token_urlsafe(24))
+    flow = Flow(
+        id=new_public_id("flow_"), organization=g.organization, webhook_id=WEBHOOK_ID_PREFIX + secrets.token_urlsafe(24)
+    )
     if not data["secret"]:
         data.pop("secret")
     generated = _apply(flow, data)
@@ -96,7 +93,7 @@ def create_flow():
 
 
 @bp.get("/flows")
-@documented(query=ListArgsSchema, responses={200: FlowListSchema}, tags=TAGS)
+@documented(query=list_args_schema, responses={200: flow_list_schema}, tags=TAGS)
 def list_flows():
     """List the organization's flows, newest first."""
     args = list_args()
@@ -106,21 +103,21 @@ def list_flows():
 
 
 @bp.get("/flows/<flow_id>")
-@documented(responses={200: FlowSchema}, errors=(404,), tags=TAGS)
+@documented(responses={200: flow_schema}, errors=(404,), tags=TAGS)
 def get_flow(flow_id):
     """Show one flow (its secrets are never shown again; `has_*` say which are set)."""
-    return _answer(_own_flow(flow_id))
+    return _answer(get_owned_or_404(Flow, flow_id, "flow"))
 
 
 @bp.patch("/flows/<flow_id>")
-@documented(body=FlowCreateSchema, responses={200: FlowSchema}, errors=(404,), tags=TAGS)
+@documented(body=flow_create_schema, responses={200: flow_schema}, errors=(404,), tags=TAGS)
 def update_flow(flow_id):
     """Change a flow: name, rate limit, active, provider secrets (null removes), `secret: true` rotates."""
-    flow = _own_flow(flow_id)
+    flow = get_owned_or_404(Flow, flow_id, "flow")
     generated = _apply(flow, load_body(flow_create_schema, partial=True))
     flow.updated_at = utcnow()
     flow.save()
-    flow_intake.forget(flow.webhook_id)
+    intake.forget(flow.webhook_id)
     return _answer(flow, generated)
 
 
@@ -128,17 +125,17 @@ def update_flow(flow_id):
 @documented(responses={204: None}, errors=(404,), tags=TAGS)
 def delete_flow(flow_id):
     """Delete a flow and its event log; its URL answers 404 from then on."""
-    flow = _own_flow(flow_id)
+    flow = get_owned_or_404(Flow, flow_id, "flow")
     flow.delete_instance()
-    flow_intake.forget(flow.webhook_id)
+    intake.forget(flow.webhook_id)
     return "", 204
 
 
 @bp.get("/flows/<flow_id>/events")
-@documented(query=FlowEventArgsSchema, responses={200: FlowEventListSchema}, errors=(404,), tags=TAGS)
+@documented(query=flow_event_args_schema, responses={200: flow_event_list_schema}, errors=(404,), tags=TAGS)
 def list_flow_events(flow_id):
     """The flow's event log, newest first: filter by event, source, duplicate and time (since/until)."""
-    flow = _own_flow(flow_id)
+    flow = get_owned_or_404(Flow, flow_id, "flow")
     args = list_args(flow_event_args_schema)
     query = FlowEvent.select().where(FlowEvent.flow == flow.id)
     for name in ("event", "source", "duplicate"):
@@ -148,18 +145,18 @@ def list_flow_events(flow_id):
         query = query.where(FlowEvent.received_at >= args["since"])
     if "until" in args:
         query = query.where(FlowEvent.received_at < args["until"])
-    events, next_cursor = paginate_by_time(query, FlowEvent.received_at, FlowEvent.id, limit=args["limit"],
-                                           cursor=args["cursor"])
+    events, next_cursor = paginate_by_time(
+        query, FlowEvent.received_at, FlowEvent.id, limit=args["limit"], cursor=args["cursor"]
+    )
     return {"events": flow_event_schema.dump(events, many=True), "next_cursor": next_cursor}
 
 
 @bp.get("/flows/<flow_id>/metrics")
-@documented(query=MetricsArgsSchema, responses={200: FlowMetricsSchema}, errors=(404,), tags=TAGS)
+@documented(query=metrics_args_schema, responses={200: flow_metrics_schema}, errors=(404,), tags=TAGS)
 def get_flow_metrics(flow_id):
     """The flow's health over a window (15m, 1h, 24h, 7d): volume, rates, latency, a time series."""
-    flow = _own_flow(flow_id)
+    flow = get_owned_or_404(Flow, flow_id, "flow")
     window = load(metrics_args_schema, request.args.to_dict())["window"]
     seconds = parse_window(window)
-    config = current_app.config["HOOKYARD"]
-    return flow_metrics_schema.dump(flow_metrics(current_app.redis, config.redis_prefix, flow, window, seconds))
-
+    prefix = current_config().redis_prefix
+    return flow_metrics_schema.dump(flow_metrics(current_app.redis, prefix, flow, window, seconds))

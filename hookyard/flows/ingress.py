@@ -7,40 +7,46 @@ import orjson
 from flask import Blueprint, current_app, g, request
 from werkzeug.datastructures import Headers
 
-from hookyard.core.common import authenticate_management, load_body
-from hookyard.core.credentials import SecretBox
 from hookyard.core.errors import ApiError, BadRequest
+from hookyard.core.http import authenticate_management, current_config, current_secret_box, load_body
 from hookyard.core.jsonbody import read_raw_body
 from hookyard.core.openapi import documented
-from hookyard.flows import intake as flow_intake
-from hookyard.flows.schemas import FlowAcceptedSchema, PlaygroundResultSchema, PlaygroundSchema, playground_schema
+from hookyard.flows import intake
+from hookyard.flows.schemas import flow_accepted_schema, playground_result_schema, playground_schema
 from models import Flow
 
 bp = Blueprint("flow_ingress", __name__)
 
 
 def _receive(flow, raw_reader, mimetype: str, headers, *, trusted: bool = False) -> dict:
-    config = current_app.config["HOOKYARD"]
-    return flow_intake.receive(current_app.redis, current_app.extensions["flow_scripts"], current_app.queues,
-                               config.redis_prefix, flow, raw_reader, mimetype, headers, trusted=trusted)
+    return intake.receive(
+        current_app.redis,
+        current_app.extensions["flow_scripts"],
+        current_app.queues,
+        current_config().redis_prefix,
+        flow,
+        raw_reader,
+        mimetype,
+        headers,
+        trusted=trusted,
+    )
 
 
 def _flow(webhook_id: str):
-    return flow_intake.find_flow(webhook_id, SecretBox(current_app.config["HOOKYARD"].encryption_key))
+    return intake.find_flow(webhook_id, current_secret_box())
 
 
 @bp.post("/webhooks/<webhook_id>")
-@documented(responses={200: FlowAcceptedSchema}, errors=(400, 401, 404, 413, 415, 429), tags=("flows",),
-            auth="none")
+@documented(responses={200: flow_accepted_schema}, errors=(400, 401, 404, 413, 415, 429), tags=("flows",), auth="none")
 def receive_flow_event(webhook_id):
     """Accept an event for a flow: authenticated by X-API-Key (a flow key), or by a GitHub or Stripe signature."""
     flow = _flow(webhook_id)
-    limit = current_app.config["HOOKYARD"].max_body_bytes
+    limit = current_config().max_body_bytes
     return _receive(flow, lambda: read_raw_body(request, limit), request.mimetype or "", request.headers)
 
 
 @bp.post("/api/playground/test")
-@documented(body=PlaygroundSchema, responses={200: PlaygroundResultSchema}, tags=("flows",))
+@documented(body=playground_schema, responses={200: playground_result_schema}, tags=("flows",))
 def playground_test():
     """Send a payload through one of your own flows and see its answer; no other URL is ever fetched."""
     authenticate_management()
@@ -58,17 +64,27 @@ def playground_test():
 
 def _playground_flow(url: str):
     """Return the flow a playground URL names, if it is one of this organization's; else a 400."""
-    refusal = BadRequest("webhookUrl must be the webhook_url of one of your flows (GET /v1/flows); the playground "
-                         "never sends anywhere else.", code="not_a_flow_url")
+    refusal = BadRequest(
+        "webhookUrl must be the webhook_url of one of your flows (GET /v1/flows); the playground "
+        "never sends anywhere else.",
+        code="not_a_flow_url",
+    )
     try:
         parts = urlsplit(url)
     except ValueError:
         raise refusal from None
-    public = current_app.config["HOOKYARD"].public_url
+    public = current_config().public_url
     hosts = {request.host, urlsplit(public).netloc} if public else {request.host}
     segments = parts.path.split("/")
-    if (parts.scheme not in ("http", "https") or parts.netloc not in hosts or parts.query or parts.fragment
-            or len(segments) != 3 or segments[1] != "webhooks" or not segments[2]):
+    if (
+        parts.scheme not in ("http", "https")
+        or parts.netloc not in hosts
+        or parts.query
+        or parts.fragment
+        or len(segments) != 3
+        or segments[1] != "webhooks"
+        or not segments[2]
+    ):
         raise refusal
     owned = Flow.get_or_none((Flow.webhook_id == segments[2]) & (Flow.organization == g.organization))
     if owned is None:

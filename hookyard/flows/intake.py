@@ -9,7 +9,7 @@ Accepting is one Redis call (the rate limit another), each shared with concurren
 under gevent (script_batch.py): a Lua script looks up the sender's id (GitHub delivery, Stripe
 event id, Idempotency-Key, body id), claims it if new, appends the event to the flow buffer and says
 whether a drain job must be queued. The claim and the event are written together, so a claim never
-stands for an event that was not accepted. The worker stores the buffer in chunks (flow_store.py);
+stands for an event that was not accepted. The worker stores the buffer in chunks (store.py);
 its unique index is the truth on dedupe: a copy that slips past Redis (claims expire after
 CLAIM_SECONDS) is stored as a duplicate and not fanned out again.
 """
@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import orjson
 
+from hookyard.core.buffer import DRAIN_FLAG_TTL, enqueue_drain
 from hookyard.core.clock import utcnow
 from hookyard.core.credentials import new_public_id
 from hookyard.core.db import briefly_connected
@@ -33,20 +34,44 @@ from hookyard.core.errors import (
     UnsupportedMediaType,
     ValidationFailed,
 )
+from hookyard.core.greenlets import script_caller
 from hookyard.core.jsonbody import is_json_mimetype, parse_json
 from hookyard.core.queues import INGEST_QUEUE
-from hookyard.core.script_batch import ScriptBatcher
-from hookyard.flows.buffer import ACCEPT_SCRIPT, DRAIN_FLAG_TTL, RATE_SCRIPT, FlowKeys
+from hookyard.flows.jobs import drain_flow_events
+from hookyard.flows.keys import FlowKeys
 from hookyard.flows.signatures import SignatureError, verify_event_signature, verify_github, verify_stripe
 from hookyard.flows.sources import FlowMessage, event_name_problem, idempotency_key_problem, read_message
 from hookyard.keys.auth import authenticate_api_key
-from hookyard.signals.intake import drain_retry
 from models import Flow
 
 CACHE_SECONDS = 2.0
 WEBHOOK_ID_SHAPE = re.compile(r"wh_[A-Za-z0-9_-]{8,61}")  # anything else is no flow: never sent to the database
 CLAIM_SECONDS = 3 * 86400  # Stripe retries an event for up to three days
 REJECTION_TTL = 8 * 86400  # the longest metrics window is 7 days
+
+ACCEPT_SCRIPT = r"""
+-- KEYS: claim key ('' when the event carries no id), buffer, drain flag
+-- ARGV: event id, claim ttl, envelope, drain flag ttl
+local earlier = false
+if KEYS[1] ~= '' then
+  earlier = redis.call('GET', KEYS[1])
+  if not earlier then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) end
+end
+-- An item is a header line (the event it duplicates, or nothing), a newline, then the JSON envelope.
+redis.call('RPUSH', KEYS[2], (earlier or '') .. '\n' .. ARGV[3])
+local drain = 0
+if redis.call('SET', KEYS[3], '1', 'NX', 'EX', ARGV[4]) then drain = 1 end
+return {earlier or '', drain}
+"""
+
+RATE_SCRIPT = """
+-- KEYS: this second's request counter of a flow. Returns the count, this request included.
+local count = redis.call('INCR', KEYS[1])
+redis.call('EXPIRE', KEYS[1], 2)
+return count
+"""
+
+
 @dataclass(frozen=True)
 class FlowRecord:
     """A flow as the hot path needs it, with its secrets opened."""
@@ -72,10 +97,21 @@ def find_flow(webhook_id: str, box) -> FlowRecord:
     if cached is None or cached[0] <= now:
         with briefly_connected():
             row = Flow.get_or_none(Flow.webhook_id == webhook_id) if WEBHOOK_ID_SHAPE.fullmatch(webhook_id) else None
-        record = None if row is None else FlowRecord(
-            row.id, row.organization_id, row.webhook_id, *(box.open(sealed) if sealed else None for sealed in (
-                row.secret_encrypted, row.github_secret_encrypted, row.stripe_secret_encrypted)),
-            row.rate_limit_per_second, row.active)
+        record = (
+            None
+            if row is None
+            else FlowRecord(
+                row.id,
+                row.organization_id,
+                row.webhook_id,
+                *(
+                    box.open(sealed) if sealed else None
+                    for sealed in (row.secret_encrypted, row.github_secret_encrypted, row.stripe_secret_encrypted)
+                ),
+                row.rate_limit_per_second,
+                row.active,
+            )
+        )
         with _lock:
             if len(_cache) > 10_000:
                 _cache.clear()
@@ -96,16 +132,17 @@ class FlowScripts:
     """A process's callers of the flow scripts; concurrent requests share their round trips."""
 
     def __init__(self, redis):
-        self.rate = ScriptBatcher(redis, RATE_SCRIPT, "flow_rate")
-        self.accept = ScriptBatcher(redis, ACCEPT_SCRIPT, "flow_accept")
+        self.rate = script_caller(redis, RATE_SCRIPT, "flow_rate")
+        self.accept = script_caller(redis, ACCEPT_SCRIPT, "flow_accept")
 
 
 def check_rate(scripts: FlowScripts, keys: FlowKeys, flow: FlowRecord) -> None:
     """Admit a request while this second's count is under the flow's limit; else answer 429."""
     count = scripts.rate([keys.rate(int(time.time()))], [])
     if count > flow.rate_limit_per_second:
-        raise RateLimited(f"This flow accepts {flow.rate_limit_per_second} events per second; try again in a second.",
-                          retry_after=1)
+        raise RateLimited(
+            f"This flow accepts {flow.rate_limit_per_second} events per second; try again in a second.", retry_after=1
+        )
 
 
 def record_rejection(redis, keys: FlowKeys, status: int) -> None:
@@ -139,21 +176,26 @@ def authenticate(flow: FlowRecord, headers, raw: bytes, *, trusted: bool = False
     if not trusted:
         key = headers.get("X-API-Key")
         if not key:
-            raise Unauthorized("Send a flow API key in X-API-Key, or sign the request as GitHub or Stripe do with "
-                               "this flow's github_secret or stripe_secret.")
+            raise Unauthorized(
+                "Send a flow API key in X-API-Key, or sign the request as GitHub or Stripe do with "
+                "this flow's github_secret or stripe_secret."
+            )
         record = authenticate_api_key(key.strip(), headers.get("X-Api-Secret"), "flow")
         if record.organization_id != flow.organization_id:
             raise Unauthorized("The API key is not valid.")  # the same answer as an unknown key
         if flow.secret is not None and custom is None:
-            raise Unauthorized("This flow has a secret: send X-Event-Signature, the hex HMAC-SHA256 of the body "
-                               "keyed by it.", code="signature_required")
+            raise Unauthorized(
+                "This flow has a secret: send X-Event-Signature, the hex HMAC-SHA256 of the body keyed by it.",
+                code="signature_required",
+            )
     return custom is not None
 
 
 def _needed(secret: str | None, header: str, field: str) -> str:
     if secret is None:
-        raise SignatureError(f"{header} was sent, but this flow has no {field} to check it against: set one with "
-                             f"PATCH /v1/flows/<id>.")
+        raise SignatureError(
+            f"{header} was sent, but this flow has no {field} to check it against: set one with PATCH /v1/flows/<id>."
+        )
     return secret
 
 
@@ -189,27 +231,54 @@ def read(headers, body) -> FlowMessage:
     return message
 
 
-def accept(scripts: FlowScripts, queues, keys: FlowKeys, flow: FlowRecord, message: FlowMessage,
-           verified: bool) -> dict:
+def accept(
+    scripts: FlowScripts, queues, keys: FlowKeys, flow: FlowRecord, message: FlowMessage, verified: bool
+) -> dict:
     """Append the event to the flow buffer and answer for it: queued, or a duplicate of an earlier one."""
     event_id = new_public_id("fev_")
-    envelope = orjson.dumps({
-        "id": event_id, "flow_id": flow.id, "organization_id": flow.organization_id, "event": message.event,
-        "source": message.source, "data": message.data, "dedupe_key": message.dedupe_key, "verified": verified,
-        "timestamp": message.timestamp, "received_at": utcnow().isoformat()})
+    envelope = orjson.dumps(
+        {
+            "id": event_id,
+            "flow_id": flow.id,
+            "organization_id": flow.organization_id,
+            "event": message.event,
+            "source": message.source,
+            "data": message.data,
+            "dedupe_key": message.dedupe_key,
+            "verified": verified,
+            "timestamp": message.timestamp,
+            "received_at": utcnow().isoformat(),
+        }
+    )
     claim = keys.claim(message.dedupe_key) if message.dedupe_key else ""
-    earlier, drain = scripts.accept([claim, keys.shared.buffer, keys.shared.drain_flag],
-                                    [event_id, CLAIM_SECONDS, envelope, DRAIN_FLAG_TTL])
+    earlier, drain = scripts.accept(
+        [claim, keys.shared.buffer, keys.shared.drain_flag], [event_id, CLAIM_SECONDS, envelope, DRAIN_FLAG_TTL]
+    )
     if drain:
-        queues[INGEST_QUEUE].enqueue("worker.drain_flow_events", retry=drain_retry(), job_timeout=600)
+        enqueue_drain(queues[INGEST_QUEUE], drain_flow_events)
     if earlier:
-        return {"id": event_id, "status": "duplicate", "event": message.event, "duplicate": True,
-                "duplicate_of": earlier.decode()}
+        return {
+            "id": event_id,
+            "status": "duplicate",
+            "event": message.event,
+            "duplicate": True,
+            "duplicate_of": earlier.decode(),
+        }
     return {"id": event_id, "status": "queued", "event": message.event}
 
 
-def receive(redis, scripts: FlowScripts, queues, prefix: str, flow: FlowRecord, raw_reader, mimetype: str, headers,
-            *, trusted: bool = False) -> dict:
+def receive(
+    redis,
+    scripts: FlowScripts,
+    queues,
+    prefix: str,
+    flow: FlowRecord,
+    raw_reader,
+    mimetype: str,
+    headers,
+    *,
+    trusted: bool = False,
+) -> dict:
     """Run a request through a flow; raise ApiError for a refusal, which is counted for the flow's metrics."""
     keys = FlowKeys(prefix, flow.id)
     try:

@@ -12,7 +12,7 @@ import time
 from peewee import SQL, fn
 
 from hookyard.core.errors import ValidationFailed
-from hookyard.flows.buffer import FlowKeys
+from hookyard.flows.keys import FlowKeys
 from models import Delivery, FlowEvent
 
 UNITS = {"m": 60, "h": 3600, "d": 86400}
@@ -48,50 +48,74 @@ def _rejections(redis, prefix: str, flow_id: str, first_minute: int, last_minute
         for minute in minutes:
             pipe.hgetall(keys.rejected(minute))
         counts = pipe.execute()
-    return {minute: {code.decode(): int(n) for code, n in found.items()}
-            for minute, found in zip(minutes, counts, strict=True) if found}
+    return {
+        minute: {code.decode(): int(n) for code, n in found.items()}
+        for minute, found in zip(minutes, counts, strict=True)
+        if found
+    }
 
 
 def flow_metrics(redis, prefix: str, flow, window: str, window_seconds: int) -> dict:
+    """Return a flow's health over a window: volume, outcomes, latency percentiles and a time series."""
     now_epoch = time.time()
     step = _step(window_seconds)
     # Whole minutes on both sides: accepted events by their received_minute, rejections by the
     # per-minute counters, so neither covers a longer span than the other.
     first_minute, last_minute = int(now_epoch - window_seconds) // 60 + 1, int(now_epoch) // 60
     in_window = (FlowEvent.flow == flow.id) & (FlowEvent.received_minute >= first_minute)
-
-    totals = (FlowEvent.select(fn.COUNT(SQL("*")), fn.SUM(FlowEvent.duplicate.cast("integer")))
-              .where(in_window).tuples().first()) or (0, 0)
-    accepted, duplicates = int(totals[0] or 0), int(totals[1] or 0)
+    totals = FlowEvent.select(fn.COUNT(SQL("*")), fn.SUM(FlowEvent.duplicate.cast("integer"))).where(in_window)
+    accepted, duplicates = (int(value or 0) for value in (totals.tuples().first() or (0, 0)))
     originals = FlowEvent.select().where(in_window & (FlowEvent.duplicate == False))  # noqa: E712
-    latency = {name: _percentile(originals, accepted - duplicates, fraction)
-               for name, fraction in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))}
-
-    bucket = (FlowEvent.received_minute / (step // 60)).alias("bucket")  # integer division on both databases
-    accepted_series = dict(FlowEvent.select(bucket, fn.COUNT(SQL("*"))).where(in_window)
-                           .group_by(SQL("bucket")).tuples())
-    failed = (FlowEvent.select(bucket, fn.COUNT(FlowEvent.id.distinct()))
-              .join(Delivery, on=(Delivery.event == FlowEvent.outbound_event_id))
-              .where(in_window & (Delivery.status == "failed")).group_by(SQL("bucket")).tuples())
-    failed_series = dict(failed)
-
-    rejected, rejected_series = {}, {}
-    for minute, codes in _rejections(redis, prefix, flow.id, first_minute, last_minute).items():
-        for code, count in codes.items():
-            rejected[code] = rejected.get(code, 0) + count
-        point = minute * 60 // step
-        rejected_series[point] = rejected_series.get(point, 0) + sum(codes.values())
-
+    latency = {
+        name: _percentile(originals, accepted - duplicates, fraction)
+        for name, fraction in (("p50", 0.50), ("p95", 0.95), ("p99", 0.99))
+    }
+    accepted_series, failed_series = _accepted_and_failed_series(in_window, step)
+    rejected, rejected_series = _rejected_series(redis, prefix, flow.id, first_minute, last_minute, step)
     rejected_total, failed_total = sum(rejected.values()), sum(failed_series.values())
     volume = accepted + rejected_total
     error_rate = (rejected_total + failed_total) / volume if volume else None
-    first_point, last_point = first_minute * 60 // step, last_minute * 60 // step
-    series = [{"t": datetime.datetime.fromtimestamp(point * step, datetime.UTC),
-               "count": accepted_series.get(point, 0) + rejected_series.get(point, 0),
-               "errors": rejected_series.get(point, 0) + failed_series.get(point, 0)}
-              for point in range(first_point, last_point + 1)]
-    return {"window": window, "event_volume": volume, "accepted": accepted, "duplicates": duplicates,
-            "rejected": rejected, "failed_deliveries": failed_total,
-            "success_rate": None if error_rate is None else round(1 - error_rate, 4),
-            "error_rate": None if error_rate is None else round(error_rate, 4), "latency_ms": latency,
-            "series": series}
+    series = [
+        {
+            "t": datetime.datetime.fromtimestamp(point * step, datetime.UTC),
+            "count": accepted_series.get(point, 0) + rejected_series.get(point, 0),
+            "errors": rejected_series.get(point, 0) + failed_series.get(point, 0),
+        }
+        for point in range(first_minute * 60 // step, last_minute * 60 // step + 1)
+    ]
+    return {
+        "window": window,
+        "event_volume": volume,
+        "accepted": accepted,
+        "duplicates": duplicates,
+        "rejected": rejected,
+        "failed_deliveries": failed_total,
+        "success_rate": None if error_rate is None else round(1 - error_rate, 4),
+        "error_rate": None if error_rate is None else round(error_rate, 4),
+        "latency_ms": latency,
+        "series": series,
+    }
+
+
+def _accepted_and_failed_series(in_window, step: int) -> tuple[dict, dict]:
+    """Return accepted events, and events with a failed delivery, per series point."""
+    bucket = (FlowEvent.received_minute / (step // 60)).alias("bucket")  # integer division on both databases
+    accepted = FlowEvent.select(bucket, fn.COUNT(SQL("*"))).where(in_window).group_by(SQL("bucket"))
+    failed = (
+        FlowEvent.select(bucket, fn.COUNT(FlowEvent.id.distinct()))
+        .join(Delivery, on=(Delivery.event == FlowEvent.outbound_event_id))
+        .where(in_window & (Delivery.status == "failed"))
+        .group_by(SQL("bucket"))
+    )
+    return dict(accepted.tuples()), dict(failed.tuples())
+
+
+def _rejected_series(redis, prefix: str, flow_id: str, first_minute: int, last_minute: int, step: int):
+    """Return rejections by status code over the window, and their count per series point."""
+    rejected, per_point = {}, {}
+    for minute, codes in _rejections(redis, prefix, flow_id, first_minute, last_minute).items():
+        for code, count in codes.items():
+            rejected[code] = rejected.get(code, 0) + count
+        point = minute * 60 // step
+        per_point[point] = per_point.get(point, 0) + sum(codes.values())
+    return rejected, per_point

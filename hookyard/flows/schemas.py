@@ -16,9 +16,13 @@ class _ProviderSecret(fields.String):
 
 class FlowCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    secret = fields.Boolean(load_default=False, metadata={
-        "description": "true: generate a secret; every request must then carry X-Event-Signature (or a provider "
-                       "signature). On PATCH, true rotates it and false removes it."})
+    secret = fields.Boolean(
+        load_default=False,
+        metadata={
+            "description": "true: generate a secret; every request must then carry X-Event-Signature (or a provider "
+            "signature). On PATCH, true rotates it and false removes it."
+        },
+    )
     github_secret = _ProviderSecret(metadata={"description": "The secret set on the GitHub webhook."})
     stripe_secret = _ProviderSecret(metadata={"description": "The endpoint's signing secret from Stripe (whsec_...)."})
     rate_limit_per_second = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000))
@@ -43,8 +47,12 @@ class FlowSchema(Schema):
     name = fields.String()
     webhook_id = fields.String()
     webhook_url = fields.String()
-    secret = fields.String(allow_none=True, metadata={
-        "description": "Only in the answer that generated it (create, or PATCH with secret: true); null after."})
+    secret = fields.String(
+        allow_none=True,
+        metadata={
+            "description": "Only in the answer that generated it (create, or PATCH with secret: true); null after."
+        },
+    )
     has_secret = fields.Boolean()
     has_github_secret = fields.Boolean()
     has_stripe_secret = fields.Boolean()
@@ -87,8 +95,11 @@ class FlowEventSchema(Schema):
     duplicate_of = fields.String(allow_none=True)
     status = fields.String()
     outbound_event_id = fields.String(allow_none=True)
-    timestamp = fields.String(attribute="sender_timestamp", allow_none=True,
-                              metadata={"description": "The body's `timestamp` (custom senders), as sent."})
+    timestamp = fields.String(
+        attribute="sender_timestamp",
+        allow_none=True,
+        metadata={"description": "The body's `timestamp` (custom senders), as sent."},
+    )
     data = fields.Raw()
 
 
@@ -98,8 +109,10 @@ class FlowEventListSchema(Schema):
 
 
 class MetricsArgsSchema(Schema):
-    window = fields.String(load_default="1h", validate=validate.Regexp(
-        r"^[1-9][0-9]{0,3}[mhd]$", error="Use a number and a unit: 15m, 1h, 24h, 7d."))
+    window = fields.String(
+        load_default="1h",
+        validate=validate.Regexp(r"^[1-9][0-9]{0,3}[mhd]$", error="Use a number and a unit: 15m, 1h, 24h, 7d."),
+    )
 
 
 class LatencySchema(Schema):
@@ -119,8 +132,11 @@ class FlowMetricsSchema(Schema):
     event_volume = fields.Integer(metadata={"description": "Requests received: accepted plus rejected."})
     accepted = fields.Integer()
     duplicates = fields.Integer()
-    rejected = fields.Dict(keys=fields.String(), values=fields.Integer(),
-                           metadata={"description": "Rejected requests by status code (400, 401, 413, 415, 429)."})
+    rejected = fields.Dict(
+        keys=fields.String(),
+        values=fields.Integer(),
+        metadata={"description": "Rejected requests by status code (400, 401, 413, 415, 429)."},
+    )
     failed_deliveries = fields.Integer()
     success_rate = fields.Float(allow_none=True)
     error_rate = fields.Float(allow_none=True)
@@ -132,11 +148,18 @@ class PlaygroundSchema(Schema):
     webhookUrl = fields.String(required=True, validate=validate.Length(min=1, max=2000))
     payload = fields.Raw(required=True)
     headers = fields.Dict(
-        keys=fields.String(validate=validate.Regexp(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$",
-                                                     error="Not a valid header name.")),
-        values=fields.String(validate=[validate.Length(max=8192), validate.Regexp(
-            r"^[^\r\n\x00]*$", error="A header value cannot hold a line break or NUL.")]),
-        load_default=dict, metadata={"description": "Extra request headers, e.g. X-GitHub-Event or Idempotency-Key."})
+        keys=fields.String(
+            validate=validate.Regexp(r"^[A-Za-z0-9!#$%&'*+.^_`|~-]{1,100}$", error="Not a valid header name.")
+        ),
+        values=fields.String(
+            validate=[
+                validate.Length(max=8192),
+                validate.Regexp(r"^[^\r\n\x00]*$", error="A header value cannot hold a line break or NUL."),
+            ]
+        ),
+        load_default=dict,
+        metadata={"description": "Extra request headers, e.g. X-GitHub-Event or Idempotency-Key."},
+    )
 
 
 class PlaygroundResultSchema(Schema):
@@ -152,3 +175,7 @@ flow_event_schema = FlowEventSchema()
 metrics_args_schema = MetricsArgsSchema()
 flow_metrics_schema = FlowMetricsSchema()
 playground_schema = PlaygroundSchema()
+flow_list_schema = FlowListSchema()
+flow_accepted_schema = FlowAcceptedSchema()
+flow_event_list_schema = FlowEventListSchema()
+playground_result_schema = PlaygroundResultSchema()

@@ -28,7 +28,7 @@ def verify_event_signature(secret: str, body: bytes, header: str) -> None:
     """Check `X-Event-Signature: <hex HMAC-SHA256 of the body>` (a `sha256=` prefix is allowed)."""
     value = header.strip()
     if value.startswith("sha256="):
-        value = value[len("sha256="):]
+        value = value[len("sha256=") :]
     if not _is_hex(value):
         raise SignatureError("X-Event-Signature must be the 64-character hex HMAC-SHA256 of the body.")
     if not hmac.compare_digest(value.lower(), _hex_hmac(secret, body)):
@@ -44,8 +44,9 @@ def verify_github(secret: str, body: bytes, header: str) -> None:
         raise SignatureError("X-Hub-Signature-256 does not match the body signed with this flow's github_secret.")
 
 
-def verify_stripe(secret: str, body: bytes, header: str, *, now: float | None = None,
-                  tolerance: int = STRIPE_TOLERANCE) -> None:
+def verify_stripe(
+    secret: str, body: bytes, header: str, *, now: float | None = None, tolerance: int = STRIPE_TOLERANCE
+) -> None:
     """Check `Stripe-Signature: t=<unix time>,v1=<hex>[,v1=...]`: one v1 must match `<t>.<body>`, and t
     must be within `tolerance` seconds of now (both ways: a clock ahead is as suspect as a replay)."""
     timestamp, signatures = None, []

@@ -30,8 +30,13 @@ def _header(headers, name: str) -> str | None:
 
 
 def is_stripe_event(body) -> bool:
-    return (isinstance(body, dict) and body.get("object") == "event" and isinstance(body.get("type"), str)
-            and isinstance(body.get("id"), str) and body["id"].startswith("evt_"))
+    return (
+        isinstance(body, dict)
+        and body.get("object") == "event"
+        and isinstance(body.get("type"), str)
+        and isinstance(body.get("id"), str)
+        and body["id"].startswith("evt_")
+    )
 
 
 def dedupe_key(kind: str, value) -> str | None:
@@ -70,8 +75,10 @@ def read_message(headers, body) -> FlowMessage:
 def event_name_problem(event: str | None) -> str | None:
     """Return why an event name cannot be used (it becomes the outbound type `flow.<event>`), or None."""
     if event is None:
-        return ("No event name: send `event` in the body, or the X-GitHub-Event header (GitHub), or a Stripe "
-                "event object with `type`.")
+        return (
+            "No event name: send `event` in the body, or the X-GitHub-Event header (GitHub), or a Stripe "
+            "event object with `type`."
+        )
     if len(event) > MAX_EVENT_NAME:
         return f"The event name is longer than {MAX_EVENT_NAME} characters."
     if not event.isprintable():

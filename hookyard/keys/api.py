@@ -2,25 +2,20 @@
 
 from flask import Blueprint, g
 
-from hookyard.core.common import authenticate_management, list_args, load_body
 from hookyard.core.credentials import display_prefix, hash_credential, new_credential
-from hookyard.core.errors import NotFound
+from hookyard.core.http import authenticate_management, get_owned_or_404, list_args, load_body
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
-from hookyard.keys import auth as api_key_auth
-from models import ApiKey
-from schemas import (
-    ApiKeyCreatedSchema,
-    ApiKeyCreateSchema,
-    ApiKeyListSchema,
-    ApiKeySchema,
-    ApiKeyUpdateSchema,
-    ListArgsSchema,
+from hookyard.keys import auth
+from hookyard.keys.schemas import (
     api_key_create_schema,
     api_key_created_schema,
+    api_key_list_schema,
     api_key_schema,
     api_key_update_schema,
 )
+from models import ApiKey
+from schemas import list_args_schema
 
 bp = Blueprint("api_keys", __name__, url_prefix="/v1/api-keys")
 bp.before_request(authenticate_management)
@@ -29,29 +24,27 @@ KEY_PREFIX = "hy_live_"
 SECRET_PREFIX = "hy_secret_"  # noqa: S105 (a prefix, not a secret)
 
 
-def _own_key(key_id: int) -> ApiKey:
-    key = ApiKey.get_or_none((ApiKey.id == key_id) & (ApiKey.organization == g.organization))
-    if key is None:
-        raise NotFound(f"No API key {key_id}.")
-    return key
-
-
 @bp.post("")
-@documented(body=ApiKeyCreateSchema, responses={201: ApiKeyCreatedSchema})
+@documented(body=api_key_create_schema, responses={201: api_key_created_schema})
 def create_api_key():
     """Create an API key; its key and secret are shown only in this answer."""
     data = load_body(api_key_create_schema)
     key = new_credential(KEY_PREFIX)
     secret = new_credential(SECRET_PREFIX) if data["secret"] else None
     api_key = ApiKey.create(
-        organization=g.organization, name=data["name"], endpoint_type=data["endpoint_type"],
-        key_hash=hash_credential(key), key_prefix=display_prefix(key),
-        secret_hash=hash_credential(secret) if secret else None, expires_at=data["expires_at"])
+        organization=g.organization,
+        name=data["name"],
+        endpoint_type=data["endpoint_type"],
+        key_hash=hash_credential(key),
+        key_prefix=display_prefix(key),
+        secret_hash=hash_credential(secret) if secret else None,
+        expires_at=data["expires_at"],
+    )
     return {**api_key_created_schema.dump(api_key), "key": key, "secret": secret}, 201
 
 
 @bp.get("")
-@documented(query=ListArgsSchema, responses={200: ApiKeyListSchema})
+@documented(query=list_args_schema, responses={200: api_key_list_schema})
 def list_api_keys():
     """List the organization's API keys, newest first (prefixes only, never the keys)."""
     args = list_args()
@@ -61,21 +54,21 @@ def list_api_keys():
 
 
 @bp.get("/<int:key_id>")
-@documented(responses={200: ApiKeySchema}, errors=(404,))
+@documented(responses={200: api_key_schema}, errors=(404,))
 def get_api_key(key_id):
     """Show one API key (its prefix, never the key)."""
-    return api_key_schema.dump(_own_key(key_id))
+    return api_key_schema.dump(get_owned_or_404(ApiKey, key_id, "API key"))
 
 
 @bp.patch("/<int:key_id>")
-@documented(body=ApiKeyUpdateSchema, responses={200: ApiKeySchema}, errors=(404,))
+@documented(body=api_key_update_schema, responses={200: api_key_schema}, errors=(404,))
 def update_api_key(key_id):
     """Rename, activate, deactivate or change the expiry of an API key."""
-    api_key = _own_key(key_id)
+    api_key = get_owned_or_404(ApiKey, key_id, "API key")
     for field, value in load_body(api_key_update_schema).items():
         setattr(api_key, field, value)
     api_key.save()
-    api_key_auth.forget(api_key.key_hash)
+    auth.forget(api_key.key_hash)
     return api_key_schema.dump(api_key)
 
 
@@ -83,7 +76,7 @@ def update_api_key(key_id):
 @documented(responses={204: None}, errors=(404,))
 def delete_api_key(key_id):
     """Delete an API key; requests that use it are refused from now on."""
-    api_key = _own_key(key_id)
+    api_key = get_owned_or_404(ApiKey, key_id, "API key")
     api_key.delete_instance()
-    api_key_auth.forget(api_key.key_hash)
+    auth.forget(api_key.key_hash)
     return "", 204

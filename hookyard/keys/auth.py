@@ -41,8 +41,11 @@ def _lookup(key_hash: str) -> KeyRecord | None:
         return cached[1]
     with briefly_connected():
         row = ApiKey.get_or_none(ApiKey.key_hash == key_hash)
-    record = None if row is None else KeyRecord(row.id, row.organization_id, row.endpoint_type, row.secret_hash,
-                                                 row.active, row.expires_at)
+    record = (
+        None
+        if row is None
+        else KeyRecord(row.id, row.organization_id, row.endpoint_type, row.secret_hash, row.active, row.expires_at)
+    )
     with _lock:
         if len(_cache) > 10_000:
             _cache.clear()
@@ -66,8 +69,9 @@ def authenticate_api_key(key: str, secret: str | None, endpoint_type: str) -> Ke
     if record.expires_at is not None and record.expires_at <= utcnow():
         raise Unauthorized("The API key has expired.")
     if record.endpoint_type != endpoint_type:
-        raise Unauthorized(f"The API key is for {ENDPOINT_NAMES[record.endpoint_type]} endpoints, "
-                           f"not {ENDPOINT_NAMES[endpoint_type]}.")
+        raise Unauthorized(
+            f"The API key is for {ENDPOINT_NAMES[record.endpoint_type]} endpoints, not {ENDPOINT_NAMES[endpoint_type]}."
+        )
     if record.secret_hash is not None:
         if not secret:
             raise Unauthorized("This API key needs its secret in the X-Api-Secret header.")

@@ -8,29 +8,25 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
 from hookyard.core.clock import utcnow
-from hookyard.core.common import authenticate_management, list_args, load, load_body
 from hookyard.core.errors import NotFound
+from hookyard.core.http import authenticate_management, get_owned_or_404, list_args, load, load_body
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
 from hookyard.core.queues import DEFAULT_QUEUE
+from hookyard.mapping.jobs import apply_mapping_rule as apply_mapping_rule_job
 from hookyard.mapping.rules import mapped_fields, rule_matches, suggest_rule
 from hookyard.mapping.schemas import (
-    ApplyResultSchema,
-    MappingRuleCreateSchema,
-    MappingRuleListSchema,
-    MappingRuleSchema,
-    QueueArgsSchema,
-    RuleTestResultSchema,
-    RuleTestSchema,
-    SignalQueueSchema,
+    apply_result_schema,
     mapping_rule_create_schema,
+    mapping_rule_list_schema,
     mapping_rule_schema,
     queue_args_schema,
+    rule_test_result_schema,
     rule_test_schema,
     signal_queue_schema,
 )
 from models import MappingRule, Signal
-from schemas import ListArgsSchema
+from schemas import list_args_schema
 
 bp = Blueprint("mapping", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
@@ -39,11 +35,8 @@ TAGS = ("signal queue and mapping",)
 APPLY_WAIT = 2.0  # seconds an apply request waits for its job before answering with the job to follow
 
 
-def _own_rule(rule_id: int) -> MappingRule:
-    rule = MappingRule.get_or_none((MappingRule.id == rule_id) & (MappingRule.organization == g.organization))
-    if rule is None:
-        raise NotFound(f"No mapping rule {rule_id}.")
-    return rule
+def _rule(rule_id: int) -> MappingRule:
+    return get_owned_or_404(MappingRule, rule_id, "mapping rule")
 
 
 def _queued(query):
@@ -51,26 +44,42 @@ def _queued(query):
 
 
 @bp.get("/signal-queue")
-@documented(query=QueueArgsSchema, responses={200: SignalQueueSchema}, tags=TAGS)
+@documented(query=queue_args_schema, responses={200: signal_queue_schema}, tags=TAGS)
 def signal_queue():
     """Group unmapped signals by source and event, largest group first, each with a sample and a draft rule."""
     limit = load(queue_args_schema, request.args.to_dict())["limit"]
     count = fn.COUNT(SQL("*"))
-    groups = list(_queued(Signal.select(Signal.source, Signal.event, count.alias("count"),
-                                        fn.MIN(Signal.received_at).alias("first_seen"),
-                                        fn.MAX(Signal.received_at).alias("last_seen")))
-                  .group_by(Signal.source, Signal.event).order_by(count.desc(), Signal.source).limit(limit).dicts())
+    groups = list(
+        _queued(
+            Signal.select(
+                Signal.source,
+                Signal.event,
+                count.alias("count"),
+                fn.MIN(Signal.received_at).alias("first_seen"),
+                fn.MAX(Signal.received_at).alias("last_seen"),
+            )
+        )
+        .group_by(Signal.source, Signal.event)
+        .order_by(count.desc(), Signal.source)
+        .limit(limit)
+        .dicts()
+    )
     for group in groups:
         same_event = Signal.event.is_null() if group["event"] is None else Signal.event == group["event"]
-        sample = (_queued(Signal.select(Signal.payload)).where((Signal.source == group["source"]) & same_event)
-                  .order_by(Signal.received_at.desc()).limit(1).scalar())
+        sample = (
+            _queued(Signal.select(Signal.payload))
+            .where((Signal.source == group["source"]) & same_event)
+            .order_by(Signal.received_at.desc())
+            .limit(1)
+            .scalar()
+        )
         group["sample"] = sample
         group["suggested_rule"] = suggest_rule(group["source"], group["event"], sample or {})
     return signal_queue_schema.dump({"groups": groups})
 
 
 @bp.post("/mapping-rules")
-@documented(body=MappingRuleCreateSchema, responses={201: MappingRuleSchema}, tags=TAGS)
+@documented(body=mapping_rule_create_schema, responses={201: mapping_rule_schema}, tags=TAGS)
 def create_mapping_rule():
     """Create a rule: signals it matches from now on are mapped as they are processed."""
     data = load_body(mapping_rule_create_schema)
@@ -79,7 +88,7 @@ def create_mapping_rule():
 
 
 @bp.get("/mapping-rules")
-@documented(query=ListArgsSchema, responses={200: MappingRuleListSchema}, tags=TAGS)
+@documented(query=list_args_schema, responses={200: mapping_rule_list_schema}, tags=TAGS)
 def list_mapping_rules():
     """List the organization's mapping rules, newest first."""
     args = list_args()
@@ -89,17 +98,17 @@ def list_mapping_rules():
 
 
 @bp.get("/mapping-rules/<int:rule_id>")
-@documented(responses={200: MappingRuleSchema}, errors=(404,), tags=TAGS)
+@documented(responses={200: mapping_rule_schema}, errors=(404,), tags=TAGS)
 def get_mapping_rule(rule_id):
     """Show one mapping rule."""
-    return mapping_rule_schema.dump(_own_rule(rule_id))
+    return mapping_rule_schema.dump(_rule(rule_id))
 
 
 @bp.patch("/mapping-rules/<int:rule_id>")
-@documented(body=MappingRuleCreateSchema, responses={200: MappingRuleSchema}, errors=(404,), tags=TAGS)
+@documented(body=mapping_rule_create_schema, responses={200: mapping_rule_schema}, errors=(404,), tags=TAGS)
 def update_mapping_rule(rule_id):
     """Change a rule; signals already mapped keep their mapping."""
-    rule = _own_rule(rule_id)
+    rule = _rule(rule_id)
     for name, value in load_body(mapping_rule_create_schema, partial=True).items():
         setattr(rule, name, value)
     rule.updated_at = utcnow()
@@ -111,35 +120,48 @@ def update_mapping_rule(rule_id):
 @documented(responses={204: None}, errors=(404,), tags=TAGS)
 def delete_mapping_rule(rule_id):
     """Delete a rule; signals it mapped stay mapped."""
-    _own_rule(rule_id).delete_instance()
+    _rule(rule_id).delete_instance()
     return "", 204
 
 
 @bp.post("/mapping-rules/test")
-@documented(body=RuleTestSchema, responses={200: RuleTestResultSchema}, tags=TAGS)
+@documented(body=rule_test_schema, responses={200: rule_test_result_schema}, tags=TAGS)
 def test_mapping_rule():
     """Try a draft rule on the latest queued signals: which would it map, and what lead fields would it find."""
     draft = load_body(rule_test_schema)
     rule = MappingRule(**{name: draft[name] for name in ("source", "event", "conditions", "field_map")})
-    latest = _queued(Signal.select(Signal.id, Signal.source, Signal.event, Signal.payload)).order_by(
-        Signal.id.desc()).limit(draft["limit"])
+    latest = (
+        _queued(Signal.select(Signal.id, Signal.source, Signal.event, Signal.payload))
+        .order_by(Signal.id.desc())
+        .limit(draft["limit"])
+    )
     tried, matched = 0, []
     for signal in latest:
         tried += 1
         if rule_matches(rule, signal.source, signal.event, signal.payload or {}):
-            matched.append({"id": signal.id, "source": signal.source, "event": signal.event,
-                            "fields": mapped_fields(rule.field_map, signal.payload or {})})
+            matched.append(
+                {
+                    "id": signal.id,
+                    "source": signal.source,
+                    "event": signal.event,
+                    "fields": mapped_fields(rule.field_map, signal.payload or {}),
+                }
+            )
     return {"tried": tried, "matched": len(matched), "signals": matched}
 
 
 @bp.post("/mapping-rules/<int:rule_id>/apply")
-@documented(responses={200: ApplyResultSchema, 202: ApplyResultSchema}, errors=(404,), tags=TAGS)
+@documented(responses={200: apply_result_schema, 202: apply_result_schema}, errors=(404,), tags=TAGS)
 def apply_mapping_rule(rule_id):
     """Map the queued signals this rule matches now (in the worker); 200 with `mapped` if done within 2 s,
     else 202 with the job to follow."""
-    rule = _own_rule(rule_id)
-    job = current_app.queues[DEFAULT_QUEUE].enqueue("worker.apply_mapping_rule", rule.id, result_ttl=86400,
-                                                    meta={"organization_id": g.organization.id, "rule_id": rule.id})
+    rule = _rule(rule_id)
+    job = current_app.queues[DEFAULT_QUEUE].enqueue(
+        apply_mapping_rule_job,
+        rule.id,
+        result_ttl=86400,
+        meta={"organization_id": g.organization.id, "rule_id": rule.id},
+    )
     deadline = time.monotonic() + APPLY_WAIT
     while time.monotonic() < deadline and job.get_status(refresh=True) not in ("finished", "failed"):
         time.sleep(0.05)
@@ -148,7 +170,7 @@ def apply_mapping_rule(rule_id):
 
 
 @bp.get("/mapping-rules/<int:rule_id>/apply/<job_id>")
-@documented(responses={200: ApplyResultSchema}, errors=(404,), tags=TAGS)
+@documented(responses={200: apply_result_schema}, errors=(404,), tags=TAGS)
 def get_apply_progress(rule_id, job_id):
     """Follow an apply job: its status and how many signals it has mapped so far."""
     try:
@@ -163,5 +185,9 @@ def get_apply_progress(rule_id, job_id):
 def _apply_progress(job: Job) -> dict:
     job.refresh()
     status = job.get_status()
-    return {"id": job.id, "status": str(getattr(status, "value", status)), "mapped": job.meta.get("mapped", 0),
-            "scanned": job.meta.get("scanned", 0)}
+    return {
+        "id": job.id,
+        "status": str(getattr(status, "value", status)),
+        "mapped": job.meta.get("mapped", 0),
+        "scanned": job.meta.get("scanned", 0),
+    }

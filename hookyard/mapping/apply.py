@@ -32,9 +32,11 @@ class Candidate:
 
 def active_rules(organization_id: int) -> list[MappingRule]:
     """Return the organization's active rules in the order they are tried: priority high to low, then oldest."""
-    return list(MappingRule.select().where((MappingRule.organization == organization_id)
-                                           & (MappingRule.active == True))  # noqa: E712
-                .order_by(MappingRule.priority.desc(), MappingRule.id))
+    return list(
+        MappingRule.select()
+        .where((MappingRule.organization == organization_id) & (MappingRule.active == True))  # noqa: E712
+        .order_by(MappingRule.priority.desc(), MappingRule.id)
+    )
 
 
 def map_new_signals(organization_id: int, candidates: list[Candidate], rules=None) -> list[tuple]:
@@ -42,15 +44,21 @@ def map_new_signals(organization_id: int, candidates: list[Candidate], rules=Non
     rules = active_rules(organization_id) if rules is None else rules
     if not rules:
         return []
-    matches = [(candidate, rule) for candidate in candidates
-               if (rule := first_match(rules, candidate.source, candidate.event, candidate.payload))]
+    matches = [
+        (candidate, rule)
+        for candidate in candidates
+        if (rule := first_match(rules, candidate.source, candidate.event, candidate.payload))
+    ]
     return map_signals(organization_id, matches)
 
 
 def apply_rule(rule: MappingRule, candidates: list[Candidate]) -> tuple[int, list[tuple]]:
     """Map the queued signals one rule matches now; return how many it mapped and the events."""
-    matches = [(candidate, rule) for candidate in candidates
-               if rule_matches(rule, candidate.source, candidate.event, candidate.payload)]
+    matches = [
+        (candidate, rule)
+        for candidate in candidates
+        if rule_matches(rule, candidate.source, candidate.event, candidate.payload)
+    ]
     events = map_signals(rule.organization_id, matches)
     return sum(1 for event in events if event[1] == "signal.mapped"), events
 
@@ -59,8 +67,11 @@ def map_signals(organization_id: int, matches: list[tuple[Candidate, MappingRule
     """Mark each signal mapped by its rule, if no one else has; then score and fill its lead."""
     events, touched_leads = [], {}
     for candidate, rule in matches:
-        won = (Signal.update(status="mapped", mapped_signal=rule.signal_name, mapping_rule_id=rule.id)
-               .where((Signal.id == candidate.id) & (Signal.status == "processed")).execute())
+        won = (
+            Signal.update(status="mapped", mapped_signal=rule.signal_name, mapping_rule_id=rule.id)
+            .where((Signal.id == candidate.id) & (Signal.status == "processed"))
+            .execute()
+        )
         if not won:
             continue  # mapped already (an earlier run, another worker, another rule)
         fields = mapped_fields(rule.field_map, candidate.payload)
@@ -68,12 +79,25 @@ def map_signals(organization_id: int, matches: list[tuple[Candidate, MappingRule
         if lead_id is None and "email" in fields:
             lead_id, created = _lead_for_email(organization_id, fields["email"])
             Signal.update(lead=lead_id, cold_storage=False, email=fields["email"]).where(
-                Signal.id == candidate.id).execute()
+                Signal.id == candidate.id
+            ).execute()
             if created:
                 events.append((organization_id, "lead.created", {"id": lead_id, "email": fields["email"]}))
-        events.append((organization_id, "signal.mapped", {
-            "id": candidate.id, "source": candidate.source, "event": candidate.event,
-            "mapped_signal": rule.signal_name, "rule_id": rule.id, "score": rule.score, "lead_id": lead_id}))
+        events.append(
+            (
+                organization_id,
+                "signal.mapped",
+                {
+                    "id": candidate.id,
+                    "source": candidate.source,
+                    "event": candidate.event,
+                    "mapped_signal": rule.signal_name,
+                    "rule_id": rule.id,
+                    "score": rule.score,
+                    "lead_id": lead_id,
+                },
+            )
+        )
         if lead_id is not None:
             _score_lead(lead_id, rule.score, {column: fields[column] for column in LEAD_COLUMNS if column in fields})
             touched_leads[lead_id] = organization_id
@@ -104,8 +128,19 @@ def _lead_for_email(organization_id: int, email: str) -> tuple[int, bool]:
     existing = Lead.get_or_none((Lead.organization == organization_id) & (Lead.email == email))
     if existing is not None:
         return existing.id, False
-    insert_rows(Lead, [{"organization": organization_id, "email": email, "traits": {}, "score": 0, "created_at": now,
-                        "updated_at": now}])
+    insert_rows(
+        Lead,
+        [
+            {
+                "organization": organization_id,
+                "email": email,
+                "traits": {},
+                "score": 0,
+                "created_at": now,
+                "updated_at": now,
+            }
+        ],
+    )
     lead = Lead.get((Lead.organization == organization_id) & (Lead.email == email))
     return lead.id, lead.created_at == now
 
@@ -118,6 +153,18 @@ def _lead_updated_events(touched: dict) -> list[tuple]:
     if not touched:
         return []
     leads = Lead.select().where(Lead.id.in_(list(touched)))
-    return [(touched[lead.id], "lead.updated", {"id": lead.id, "email": lead.email, "name": lead.name,
-                                                "company": lead.company, "title": lead.title, "score": lead.score})
-            for lead in leads]
+    return [
+        (
+            touched[lead.id],
+            "lead.updated",
+            {
+                "id": lead.id,
+                "email": lead.email,
+                "name": lead.name,
+                "company": lead.company,
+                "title": lead.title,
+                "score": lead.score,
+            },
+        )
+        for lead in leads
+    ]

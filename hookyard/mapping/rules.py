@@ -129,8 +129,9 @@ def condition_matches(condition: dict, payload: dict) -> bool:
         number = _as_number(actual)
         if number is None:
             return False
-        return {"gt": number > expected, "gte": number >= expected, "lt": number < expected,
-                "lte": number <= expected}[op]
+        return {"gt": number > expected, "gte": number >= expected, "lt": number < expected, "lte": number <= expected}[
+            op
+        ]
     if op == "regex":
         if actual is None or isinstance(actual, (dict, list)):
             return False
@@ -183,6 +184,14 @@ def suggest_rule(source: str, event: str | None, sample: dict) -> dict:
                 field_map[field] = path
                 break
     name = (event or source).replace("_", " ").strip()
-    return {"name": f"{name} ({source})", "source": source, "event": event, "conditions": [],
-            "field_map": field_map, "signal_name": name.title() if name.islower() else name, "score": 10,
-            "priority": 0, "active": True}
+    return {
+        "name": f"{name} ({source})",
+        "source": source,
+        "event": event,
+        "conditions": [],
+        "field_map": field_map,
+        "signal_name": name.title() if name.islower() else name,
+        "score": 10,
+        "priority": 0,
+        "active": True,
+    }

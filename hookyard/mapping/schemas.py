@@ -7,8 +7,11 @@ from schemas import UtcDateTime
 
 
 class ConditionSchema(Schema):
-    field = fields.String(required=True, validate=validate.Length(min=1, max=255),
-                          metadata={"description": "A dot path into the payload: properties.form_name."})
+    field = fields.String(
+        required=True,
+        validate=validate.Length(min=1, max=255),
+        metadata={"description": "A dot path into the payload: properties.form_name."},
+    )
     op = fields.String(required=True, validate=validate.OneOf(OPERATORS))
     value = fields.Raw(allow_none=True, load_default=None)
 
@@ -19,8 +22,11 @@ class RuleFieldsSchema(Schema):
     source = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=64))
     event = fields.String(allow_none=True, load_default=None, validate=validate.Length(max=255))
     conditions = fields.List(fields.Nested(ConditionSchema), load_default=list, validate=validate.Length(max=50))
-    field_map = fields.Dict(keys=fields.String(validate=validate.OneOf(LEAD_FIELDS)),
-                            values=fields.String(validate=validate.Length(min=1, max=255)), load_default=dict)
+    field_map = fields.Dict(
+        keys=fields.String(validate=validate.OneOf(LEAD_FIELDS)),
+        values=fields.String(validate=validate.Length(min=1, max=255)),
+        load_default=dict,
+    )
     score = fields.Integer(load_default=0, validate=validate.Range(min=-1_000_000, max=1_000_000))
 
     @validates_schema
@@ -37,8 +43,11 @@ class RuleFieldsSchema(Schema):
 class MappingRuleCreateSchema(RuleFieldsSchema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
     signal_name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    priority = fields.Integer(load_default=0, validate=validate.Range(min=-1_000_000, max=1_000_000),
-                              metadata={"description": "Higher is tried first; ties go to the older rule."})
+    priority = fields.Integer(
+        load_default=0,
+        validate=validate.Range(min=-1_000_000, max=1_000_000),
+        metadata={"description": "Higher is tried first; ties go to the older rule."},
+    )
     active = fields.Boolean(load_default=True)
 
 
@@ -63,16 +72,22 @@ class MappingRuleListSchema(Schema):
 
 
 class RuleTestSchema(RuleFieldsSchema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000),
-                           metadata={"description": "How many of the latest queued signals to try."})
+    limit = fields.Integer(
+        load_default=100,
+        validate=validate.Range(min=1, max=1000),
+        metadata={"description": "How many of the latest queued signals to try."},
+    )
 
 
 class RuleTestMatchSchema(Schema):
     id = fields.Integer()
     source = fields.String()
     event = fields.String(allow_none=True)
-    fields_ = fields.Dict(data_key="fields", attribute="fields",
-                          metadata={"description": "The lead fields the field_map finds in this signal."})
+    fields_ = fields.Dict(
+        data_key="fields",
+        attribute="fields",
+        metadata={"description": "The lead fields the field_map finds in this signal."},
+    )
 
 
 class RuleTestResultSchema(Schema):
@@ -112,3 +127,5 @@ rule_test_schema = RuleTestSchema()
 rule_test_result_schema = RuleTestResultSchema()
 queue_args_schema = QueueArgsSchema()
 signal_queue_schema = SignalQueueSchema()
+mapping_rule_list_schema = MappingRuleListSchema()
+apply_result_schema = ApplyResultSchema()

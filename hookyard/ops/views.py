@@ -3,32 +3,39 @@
 from flask import Blueprint, Response, current_app
 
 from hookyard.core import metrics
-from hookyard.core.credentials import SecretBox
 from hookyard.core.db import db
+from hookyard.core.http import current_secret_box
 from hookyard.core.openapi import build_spec, documented
-from schemas import HealthSchema
+from schemas import health_schema
 
 bp = Blueprint("ops", __name__)
 
 
 @bp.get("/healthz")
-@documented(auth="none", responses={200: HealthSchema})
+@documented(auth="none", responses={200: health_schema})
 def healthz():
     """Answer 200 while the process is up."""
     return {"status": "ok"}
 
 
 @bp.get("/readyz")
-@documented(auth="none", responses={200: HealthSchema, 503: HealthSchema})
+@documented(auth="none", responses={200: health_schema, 503: health_schema})
 def readyz():
     """Answer 200 when Redis and the database answer and secrets can be sealed, else 503 naming what is not."""
     redis = current_app.redis
-    checks = {"redis": _check(redis.ping if redis else None), "database": _check(_ping_database),
-              "encryption_key": _check(lambda: SecretBox(current_app.config["HOOKYARD"].encryption_key))}
+    checks = {
+        "redis": _check(redis.ping if redis else None),
+        "database": _check(_ping_database),
+        "encryption_key": _check(current_secret_box),
+    }
     down = sorted(name for name, state in checks.items() if state != "ok")
     if down:
-        body = {"status": "unavailable", "checks": checks, "error": "service_unavailable",
-                "message": f"Not ready: {', '.join(down)} unavailable."}
+        body = {
+            "status": "unavailable",
+            "checks": checks,
+            "error": "service_unavailable",
+            "message": f"Not ready: {', '.join(down)} unavailable.",
+        }
         return body, 503, {"Retry-After": "5"}
     return {"status": "ok", "checks": checks}
 

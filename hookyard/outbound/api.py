@@ -5,43 +5,43 @@ import datetime
 from flask import Blueprint, current_app, g
 
 from hookyard.core.clock import utcnow
-from hookyard.core.common import authenticate_management, list_args, load_body
-from hookyard.core.credentials import SecretBox, new_public_id
-from hookyard.core.errors import BadRequest, NotFound, ValidationFailed
+from hookyard.core.credentials import new_public_id
+from hookyard.core.errors import BadRequest, ValidationFailed
+from hookyard.core.http import (
+    authenticate_management,
+    current_config,
+    current_secret_box,
+    get_owned_or_404,
+    list_args,
+    load_body,
+)
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
 from hookyard.core.queues import DEFAULT_QUEUE, DELIVERY_QUEUE
 from hookyard.outbound.event_types import CATALOGUE, is_known_type, is_valid_pattern
+from hookyard.outbound.jobs import publish_api_event, redeliver
+from hookyard.outbound.schemas import (
+    delivery_detail_schema,
+    delivery_filter_schema,
+    delivery_list_schema,
+    delivery_schema,
+    event_accepted_schema,
+    event_create_schema,
+    event_type_list_schema,
+    replay_accepted_schema,
+    replay_schema,
+    test_sent_schema,
+    webhook_create_schema,
+    webhook_created_schema,
+    webhook_list_schema,
+    webhook_schema,
+    webhook_secret_schema,
+    webhook_update_schema,
+)
 from hookyard.outbound.signing import generate_secret, secret_problem
 from hookyard.outbound.url_safety import UnsafeUrl, check_url, parse_url
 from models import Delivery, DeliveryAttempt, Endpoint
-from schemas import (
-    DeliveryDetailSchema,
-    DeliveryFilterSchema,
-    DeliveryListSchema,
-    DeliverySchema,
-    EventAcceptedSchema,
-    EventCreateSchema,
-    EventTypeListSchema,
-    ListArgsSchema,
-    ReplayAcceptedSchema,
-    ReplaySchema,
-    TestSentSchema,
-    WebhookCreatedSchema,
-    WebhookCreateSchema,
-    WebhookListSchema,
-    WebhookSchema,
-    WebhookSecretSchema,
-    WebhookUpdateSchema,
-    delivery_detail_schema,
-    delivery_filter_schema,
-    delivery_schema,
-    event_create_schema,
-    replay_schema,
-    webhook_create_schema,
-    webhook_schema,
-    webhook_update_schema,
-)
+from schemas import list_args_schema
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
@@ -49,19 +49,8 @@ bp.before_request(authenticate_management)
 ROTATION_OVERLAP = datetime.timedelta(hours=24)
 
 
-def _config():
-    return current_app.config["HOOKYARD"]
-
-
-def _box() -> SecretBox:
-    return SecretBox(_config().encryption_key)
-
-
-def _own_endpoint(endpoint_id: str) -> Endpoint:
-    endpoint = Endpoint.get_or_none((Endpoint.id == endpoint_id) & (Endpoint.organization == g.organization))
-    if endpoint is None:
-        raise NotFound(f"No webhook {endpoint_id}.")
-    return endpoint
+def _endpoint(endpoint_id: str) -> Endpoint:
+    return get_owned_or_404(Endpoint, endpoint_id, "webhook")
 
 
 def _check_subscription(data: dict) -> None:
@@ -72,7 +61,7 @@ def _check_subscription(data: dict) -> None:
         errors["events"] = [f"Unknown event type {name!r}; see GET /v1/event-types." for name in unknown]
     if "url" in data:
         try:
-            check_url(data["url"], _config().webhook_allow_private_networks)
+            check_url(data["url"], current_config().webhook_allow_private_networks)
         except UnsafeUrl as error:
             if "does not resolve" not in str(error):
                 errors["url"] = [str(error)]
@@ -85,20 +74,26 @@ def _check_subscription(data: dict) -> None:
 
 
 @bp.post("/webhooks")
-@documented(body=WebhookCreateSchema, responses={201: WebhookCreatedSchema}, tags=("outbound webhooks",))
+@documented(body=webhook_create_schema, responses={201: webhook_created_schema}, tags=("outbound webhooks",))
 def create_webhook():
     """Subscribe a URL to event types; without a secret, one is generated (whsec_...)."""
     data = load_body(webhook_create_schema)
     _check_subscription(data)
     secret = data["secret"] or generate_secret()
-    endpoint = Endpoint.create(id=new_public_id("hook_"), organization=g.organization, url=data["url"],
-                               events=data["events"], description=data["description"], active=data["active"],
-                               secret_encrypted=_box().seal(secret))
+    endpoint = Endpoint.create(
+        id=new_public_id("hook_"),
+        organization=g.organization,
+        url=data["url"],
+        events=data["events"],
+        description=data["description"],
+        active=data["active"],
+        secret_encrypted=current_secret_box().seal(secret),
+    )
     return {**webhook_schema.dump(endpoint), "secret": secret}, 201
 
 
 @bp.get("/webhooks")
-@documented(query=ListArgsSchema, responses={200: WebhookListSchema}, tags=("outbound webhooks",))
+@documented(query=list_args_schema, responses={200: webhook_list_schema}, tags=("outbound webhooks",))
 def list_webhooks():
     """List the organization's webhooks, newest first."""
     args = list_args()
@@ -108,17 +103,17 @@ def list_webhooks():
 
 
 @bp.get("/webhooks/<endpoint_id>")
-@documented(responses={200: WebhookSchema}, errors=(404,), tags=("outbound webhooks",))
+@documented(responses={200: webhook_schema}, errors=(404,), tags=("outbound webhooks",))
 def get_webhook(endpoint_id):
     """Show one webhook (its secret is at /secret)."""
-    return webhook_schema.dump(_own_endpoint(endpoint_id))
+    return webhook_schema.dump(_endpoint(endpoint_id))
 
 
 @bp.patch("/webhooks/<endpoint_id>")
-@documented(body=WebhookUpdateSchema, responses={200: WebhookSchema}, errors=(404,), tags=("outbound webhooks",))
+@documented(body=webhook_update_schema, responses={200: webhook_schema}, errors=(404,), tags=("outbound webhooks",))
 def update_webhook(endpoint_id):
     """Change a webhook's URL, events, description or active flag (re-activating clears a 410)."""
-    endpoint = _own_endpoint(endpoint_id)
+    endpoint = _endpoint(endpoint_id)
     data = load_body(webhook_update_schema)
     _check_subscription(data)
     for field, value in data.items():
@@ -134,29 +129,31 @@ def update_webhook(endpoint_id):
 @documented(responses={204: None}, errors=(404,), tags=("outbound webhooks",))
 def delete_webhook(endpoint_id):
     """Delete a webhook and its delivery log."""
-    _own_endpoint(endpoint_id).delete_instance(recursive=True)
+    _endpoint(endpoint_id).delete_instance(recursive=True)
     return "", 204
 
 
 @bp.get("/webhooks/<endpoint_id>/secret")
-@documented(responses={200: WebhookSecretSchema}, errors=(404,), tags=("outbound webhooks",))
+@documented(responses={200: webhook_secret_schema}, errors=(404,), tags=("outbound webhooks",))
 def get_webhook_secret(endpoint_id):
     """Show a webhook's signing secret."""
-    endpoint = _own_endpoint(endpoint_id)
-    return {"secret": _box().open(endpoint.secret_encrypted),
-            "previous_secret_expires_at": _stamp(endpoint.previous_secret_expires_at)}
+    endpoint = _endpoint(endpoint_id)
+    return {
+        "secret": current_secret_box().open(endpoint.secret_encrypted),
+        "previous_secret_expires_at": _stamp(endpoint.previous_secret_expires_at),
+    }
 
 
 @bp.post("/webhooks/<endpoint_id>/rotate-secret")
-@documented(responses={200: WebhookSecretSchema}, errors=(404,), tags=("outbound webhooks",))
+@documented(responses={200: webhook_secret_schema}, errors=(404,), tags=("outbound webhooks",))
 def rotate_webhook_secret(endpoint_id):
     """Issue a new secret; for 24 hours deliveries are signed with both the new and the old one."""
-    endpoint = _own_endpoint(endpoint_id)
+    endpoint = _endpoint(endpoint_id)
     secret = generate_secret()
     now = utcnow()
     endpoint.previous_secret_encrypted = endpoint.secret_encrypted
     endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
-    endpoint.secret_encrypted = _box().seal(secret)
+    endpoint.secret_encrypted = current_secret_box().seal(secret)
     endpoint.updated_at = now
     endpoint.save()
     return {"secret": secret, "previous_secret_expires_at": _stamp(endpoint.previous_secret_expires_at)}
@@ -167,14 +164,14 @@ def _stamp(moment):
 
 
 @bp.get("/event-types")
-@documented(responses={200: EventTypeListSchema}, tags=("outbound webhooks",))
+@documented(responses={200: event_type_list_schema}, tags=("outbound webhooks",))
 def list_event_types():
     """List the event types a webhook can subscribe to."""
     return {"event_types": [{"name": name, "description": text} for name, text in CATALOGUE.items()]}
 
 
 @bp.post("/events")
-@documented(body=EventCreateSchema, responses={202: EventAcceptedSchema}, tags=("outbound webhooks",))
+@documented(body=event_create_schema, responses={202: event_accepted_schema}, tags=("outbound webhooks",))
 def create_event():
     """Publish an event to every subscribed webhook; an `id` seen before publishes nothing new."""
     data = load_body(event_create_schema)
@@ -184,34 +181,44 @@ def create_event():
     if data["id"] is not None:
         # The caller's id is claimed in Redis, where the answer must come from; the database's unique
         # index on it is the backstop.
-        claim = f"{_config().redis_prefix}:event-ids:{g.organization.id}:{data['id']}"
+        claim = f"{current_config().redis_prefix}:event-ids:{g.organization.id}:{data['id']}"
         if not current_app.redis.set(claim, f"{event_id}|{created_at}", nx=True, ex=30 * 24 * 3600):
             event_id, created_at = current_app.redis.get(claim).decode().split("|")
             return {"id": event_id, "type": data["type"], "created_at": created_at + "Z"}, 202
-    current_app.queues[DELIVERY_QUEUE].enqueue("worker.publish_event", g.organization.id, data["type"],
-                                               data["data"], event_id, created_at, data["id"])
+    current_app.queues[DELIVERY_QUEUE].enqueue(
+        publish_api_event, g.organization.id, data["type"], data["data"], event_id, created_at, data["id"]
+    )
     return {"id": event_id, "type": data["type"], "created_at": created_at + "Z"}, 202
 
 
 @bp.post("/webhooks/<endpoint_id>/test")
-@documented(responses={202: TestSentSchema}, errors=(404,), tags=("outbound webhooks",))
+@documented(responses={202: test_sent_schema}, errors=(404,), tags=("outbound webhooks",))
 def test_webhook(endpoint_id):
     """Send a webhook.test event to this webhook only."""
-    endpoint = _own_endpoint(endpoint_id)
+    endpoint = _endpoint(endpoint_id)
     event_id, delivery_id = new_public_id("evt_"), new_public_id("del_")
     data = {"message": "This is a test event from Hookyard.", "webhook_id": endpoint.id}
     current_app.queues[DELIVERY_QUEUE].enqueue(
-        "worker.publish_event", g.organization.id, "webhook.test", data, event_id,
-        utcnow().isoformat(timespec="milliseconds"), None, endpoint.id, delivery_id)
+        publish_api_event,
+        g.organization.id,
+        "webhook.test",
+        data,
+        event_id,
+        utcnow().isoformat(timespec="milliseconds"),
+        None,
+        endpoint.id,
+        delivery_id,
+    )
     return {"event_id": event_id, "delivery_id": delivery_id}, 202
 
 
 @bp.get("/webhooks/<endpoint_id>/deliveries")
-@documented(query=DeliveryFilterSchema, responses={200: DeliveryListSchema}, errors=(404,),
-            tags=("outbound webhooks",))
+@documented(
+    query=delivery_filter_schema, responses={200: delivery_list_schema}, errors=(404,), tags=("outbound webhooks",)
+)
 def list_deliveries(endpoint_id):
     """List a webhook's deliveries, newest first, optionally by status."""
-    endpoint = _own_endpoint(endpoint_id)
+    endpoint = _endpoint(endpoint_id)
     args = list_args(delivery_filter_schema)
     query = Delivery.select().where(Delivery.endpoint == endpoint)
     if "status" in args:
@@ -220,44 +227,38 @@ def list_deliveries(endpoint_id):
     return {"deliveries": delivery_schema.dump(deliveries, many=True), "next_cursor": next_cursor}
 
 
-def _own_delivery(delivery_id: str) -> Delivery:
-    delivery = Delivery.get_or_none((Delivery.id == delivery_id) & (Delivery.organization == g.organization))
-    if delivery is None:
-        raise NotFound(f"No delivery {delivery_id}.")
-    return delivery
-
-
 @bp.get("/deliveries/<delivery_id>")
-@documented(responses={200: DeliveryDetailSchema}, errors=(404,), tags=("outbound webhooks",))
+@documented(responses={200: delivery_detail_schema}, errors=(404,), tags=("outbound webhooks",))
 def get_delivery(delivery_id):
     """Show a delivery with every attempt: time, duration, status code, response (2 KB), error."""
-    delivery = _own_delivery(delivery_id)
+    delivery = get_owned_or_404(Delivery, delivery_id, "delivery")
     delivery.attempt_log = list(delivery.attempt_log.order_by(DeliveryAttempt.number, DeliveryAttempt.id))
     return delivery_detail_schema.dump(delivery)
 
 
 @bp.post("/deliveries/<delivery_id>/retry")
-@documented(responses={202: DeliverySchema}, errors=(404,), tags=("outbound webhooks",))
+@documented(responses={202: delivery_schema}, errors=(404,), tags=("outbound webhooks",))
 def retry_delivery(delivery_id):
     """Deliver again now: one more attempt, whatever the delivery's state."""
-    delivery = _own_delivery(delivery_id)
-    current_app.queues[DELIVERY_QUEUE].enqueue("worker.redeliver", [delivery.id])
+    delivery = get_owned_or_404(Delivery, delivery_id, "delivery")
+    current_app.queues[DELIVERY_QUEUE].enqueue(redeliver, [delivery.id])
     return {**delivery_schema.dump(delivery), "status": "pending"}, 202
 
 
 @bp.post("/webhooks/<endpoint_id>/replay")
-@documented(body=ReplaySchema, responses={202: ReplayAcceptedSchema}, errors=(404,), tags=("outbound webhooks",))
+@documented(body=replay_schema, responses={202: replay_accepted_schema}, errors=(404,), tags=("outbound webhooks",))
 def replay_webhook(endpoint_id):
     """Redeliver every delivery of a status (default failed) created in a window, e.g. after an outage."""
-    endpoint = _own_endpoint(endpoint_id)
+    endpoint = _endpoint(endpoint_id)
     data = load_body(replay_schema)
     if data["until"] is not None and data["until"] < data["since"]:
         raise BadRequest("`until` is before `since`.", code="validation_failed")
-    query = Delivery.select(Delivery.id).where((Delivery.endpoint == endpoint) & (Delivery.status == data["status"])
-                                               & (Delivery.created_at >= data["since"]))
+    query = Delivery.select(Delivery.id).where(
+        (Delivery.endpoint == endpoint) & (Delivery.status == data["status"]) & (Delivery.created_at >= data["since"])
+    )
     if data["until"] is not None:
         query = query.where(Delivery.created_at <= data["until"])
     ids = list(query.scalars())
     for start in range(0, len(ids), 1000):
-        current_app.queues[DEFAULT_QUEUE].enqueue("worker.redeliver", ids[start:start + 1000])
+        current_app.queues[DEFAULT_QUEUE].enqueue(redeliver, ids[start : start + 1000])
     return {"status": "queued", "matching": len(ids)}, 202

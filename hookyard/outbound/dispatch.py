@@ -9,7 +9,6 @@ the job ends it asks RQ's scheduler to run it again when the next retry is due.
 
 import datetime
 import logging
-import threading
 import time
 from collections import defaultdict, deque
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
@@ -21,6 +20,7 @@ from peewee import fn
 from hookyard.core.clock import utcnow
 from hookyard.core.credentials import SecretBox
 from hookyard.core.db import db, insert_rows
+from hookyard.core.worker import SHUTDOWN
 from hookyard.outbound.signing import signature_headers
 from hookyard.outbound.url_safety import UnsafeUrl, check_url
 from models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -39,7 +39,6 @@ MAX_RESPONSE_BYTES = 64 * 1024
 KEPT_RESPONSE_BYTES = 2048
 LEASE_MARGIN = 30  # seconds past the timeout before another dispatcher may take a delivery over
 JOB_BUDGET = 60  # seconds a dispatch job runs before it hands over to a fresh one
-SHUTDOWN = threading.Event()  # set by the worker on SIGTERM: finish what is in flight, start nothing new
 
 
 @dataclass
@@ -84,8 +83,9 @@ class Sender:
                 self.pools.clear()
             options = {"maxsize": PER_ENDPOINT, "retries": False, "block": False}
             if target.scheme == "https":
-                pool = urllib3.HTTPSConnectionPool(target.address, target.port, server_hostname=target.host,
-                                                   assert_hostname=target.host, **options)
+                pool = urllib3.HTTPSConnectionPool(
+                    target.address, target.port, server_hostname=target.host, assert_hostname=target.host, **options
+                )
             else:
                 pool = urllib3.HTTPConnectionPool(target.address, target.port, **options)
             self.pools[key] = pool
@@ -98,12 +98,22 @@ class Sender:
         outcome = Outcome(started_at=started_at, duration_ms=0)
         try:
             target = check_url(prepared.url, self.allow_private)  # again now: DNS may have changed
-            headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT,
-                       "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
-                       **signature_headers(prepared.secrets, prepared.event_id, int(time.time()), prepared.body)}
+            headers = {
+                "Content-Type": "application/json",
+                "User-Agent": USER_AGENT,
+                "Host": target.host if target.port in (80, 443) else f"{target.host}:{target.port}",
+                **signature_headers(prepared.secrets, prepared.event_id, int(time.time()), prepared.body),
+            }
             response = self._pool(target).urlopen(
-                "POST", target.path, body=prepared.body, headers=headers, redirect=False, retries=False,
-                preload_content=False, timeout=urllib3.Timeout(total=self.timeout))
+                "POST",
+                target.path,
+                body=prepared.body,
+                headers=headers,
+                redirect=False,
+                retries=False,
+                preload_content=False,
+                timeout=urllib3.Timeout(total=self.timeout),
+            )
             try:
                 outcome.status_code = response.status
                 outcome.response = _read_limited(response, deadline).decode("utf-8", "replace")[:KEPT_RESPONSE_BYTES]
@@ -206,23 +216,35 @@ class Dispatcher:
     def _claim(self, exclude: list[str]) -> list[Prepared]:
         """Lease a batch of due deliveries, the oldest few of each endpoint, so no backlog hides another's work."""
         now = utcnow()
-        due = (Delivery.status.in_(("pending", "retrying")) & (Delivery.next_attempt_at <= now)
-               & (Delivery.lease_until.is_null() | (Delivery.lease_until < now)))
+        due = (
+            Delivery.status.in_(("pending", "retrying"))
+            & (Delivery.next_attempt_at <= now)
+            & (Delivery.lease_until.is_null() | (Delivery.lease_until < now))
+        )
         if exclude:
             due &= Delivery.endpoint.not_in(exclude)
         rank = fn.ROW_NUMBER().over(partition_by=[Delivery.endpoint], order_by=[Delivery.next_attempt_at])
-        ranked = (Delivery.select(Delivery.id, Delivery.next_attempt_at, rank.alias("rank")).where(due))
-        chosen = list(Delivery.select(ranked.c.id).from_(ranked).where(ranked.c.rank <= PER_ENDPOINT)
-                      .order_by(ranked.c.next_attempt_at).limit(CLAIM_BATCH).scalars())
+        ranked = Delivery.select(Delivery.id, Delivery.next_attempt_at, rank.alias("rank")).where(due)
+        chosen = list(
+            Delivery.select(ranked.c.id)
+            .from_(ranked)
+            .where(ranked.c.rank <= PER_ENDPOINT)
+            .order_by(ranked.c.next_attempt_at)
+            .limit(CLAIM_BATCH)
+            .scalars()
+        )
         if not chosen:
             return []
         lease_seconds = self.timeout + LEASE_MARGIN
         lease, lease_ends = now + datetime.timedelta(seconds=lease_seconds), time.monotonic() + lease_seconds
         with db.atomic():
             # RETURNING tells which rows this dispatcher won when another claims at the same moment.
-            won = [row.id for row in Delivery.update(lease_until=lease).where(
-                Delivery.id.in_(chosen) & (Delivery.lease_until.is_null() | (Delivery.lease_until < now))
-            ).returning(Delivery.id)]
+            won = [
+                row.id
+                for row in Delivery.update(lease_until=lease)
+                .where(Delivery.id.in_(chosen) & (Delivery.lease_until.is_null() | (Delivery.lease_until < now)))
+                .returning(Delivery.id)
+            ]
         prepared = self._prepare(won)
         for item in prepared:
             item.lease_ends = lease_ends
@@ -234,20 +256,35 @@ class Dispatcher:
             Delivery.update(lease_until=None).where(Delivery.id.in_(delivery_ids)).execute()
 
     def _prepare(self, delivery_ids: list[str]) -> list[Prepared]:
-        rows = (Delivery.select(Delivery, Endpoint, Event).join(Endpoint).switch(Delivery).join(Event)
-                .where(Delivery.id.in_(delivery_ids)))
+        rows = (
+            Delivery.select(Delivery, Endpoint, Event)
+            .join(Endpoint)
+            .switch(Delivery)
+            .join(Event)
+            .where(Delivery.id.in_(delivery_ids))
+        )
         prepared, disabled = [], []
         for delivery in rows:
             endpoint = delivery.endpoint
             if not endpoint.active:
                 disabled.append(delivery.id)
                 continue
-            prepared.append(Prepared(delivery.id, endpoint.id, delivery.event_id, delivery.attempts + 1,
-                                     delivery.max_attempts, endpoint.url, delivery.event.body.encode(),
-                                     self._secrets_of(endpoint)))
+            prepared.append(
+                Prepared(
+                    delivery.id,
+                    endpoint.id,
+                    delivery.event_id,
+                    delivery.attempts + 1,
+                    delivery.max_attempts,
+                    endpoint.url,
+                    delivery.event.body.encode(),
+                    self._secrets_of(endpoint),
+                )
+            )
         if disabled:
-            Delivery.update(status="failed", error="endpoint disabled", lease_until=None, next_attempt_at=None
-                            ).where(Delivery.id.in_(disabled)).execute()
+            Delivery.update(status="failed", error="endpoint disabled", lease_until=None, next_attempt_at=None).where(
+                Delivery.id.in_(disabled)
+            ).execute()
         return prepared
 
     def _secrets_of(self, endpoint: Endpoint) -> list[str]:
@@ -255,8 +292,11 @@ class Dispatcher:
         key = f"{endpoint.id}:{endpoint.updated_at}"
         if key not in self.secrets:
             found = [self.box.open(endpoint.secret_encrypted)]
-            if endpoint.previous_secret_encrypted and endpoint.previous_secret_expires_at and \
-                    endpoint.previous_secret_expires_at > utcnow():
+            if (
+                endpoint.previous_secret_encrypted
+                and endpoint.previous_secret_expires_at
+                and endpoint.previous_secret_expires_at > utcnow()
+            ):
                 found.append(self.box.open(endpoint.previous_secret_encrypted))
             self.secrets[key] = found
         return self.secrets[key]
@@ -265,19 +305,36 @@ class Dispatcher:
         """Store each attempt and move each delivery on: success, a scheduled retry, or failed."""
         now = utcnow()
         with db.atomic():
-            insert_rows(DeliveryAttempt, [{"delivery": p.delivery_id, "number": p.attempt, "started_at": o.started_at,
-                                           "duration_ms": o.duration_ms, "status_code": o.status_code,
-                                           "response_body": o.response, "error": o.error} for p, o in results])
+            insert_rows(
+                DeliveryAttempt,
+                [
+                    {
+                        "delivery": p.delivery_id,
+                        "number": p.attempt,
+                        "started_at": o.started_at,
+                        "duration_ms": o.duration_ms,
+                        "status_code": o.status_code,
+                        "response_body": o.response,
+                        "error": o.error,
+                    }
+                    for p, o in results
+                ],
+            )
             for prepared, outcome in results:
                 self.sent["success" if outcome.succeeded else "failure"] += 1
-                changes = {"attempts": prepared.attempt, "status_code": outcome.status_code, "lease_until": None,
-                           "error": outcome.error}
+                changes = {
+                    "attempts": prepared.attempt,
+                    "status_code": outcome.status_code,
+                    "lease_until": None,
+                    "error": outcome.error,
+                }
                 if outcome.succeeded:
                     changes.update(status="success", delivered_at=now, next_attempt_at=None, error=None)
                 elif outcome.status_code == 410:
                     changes.update(status="failed", next_attempt_at=None, error="410 Gone: endpoint disabled")
-                    Endpoint.update(active=False, disabled_reason=f"answered 410 Gone at {now.isoformat()}Z",
-                                    updated_at=now).where(Endpoint.id == prepared.endpoint_id).execute()
+                    Endpoint.update(
+                        active=False, disabled_reason=f"answered 410 Gone at {now.isoformat()}Z", updated_at=now
+                    ).where(Endpoint.id == prepared.endpoint_id).execute()
                 else:
                     changes.update(self._after_failure(prepared, now))
                     changes["error"] = outcome.error or f"HTTP {outcome.status_code}"
@@ -292,6 +349,10 @@ class Dispatcher:
         return {"status": "retrying", "next_attempt_at": now + datetime.timedelta(seconds=wait_seconds)}
 
     def _next_due(self) -> datetime.datetime | None:
-        return (Delivery.select(Delivery.next_attempt_at)
-                .where(Delivery.status.in_(("pending", "retrying")) & Delivery.next_attempt_at.is_null(False))
-                .order_by(Delivery.next_attempt_at).limit(1).scalar())
+        return (
+            Delivery.select(Delivery.next_attempt_at)
+            .where(Delivery.status.in_(("pending", "retrying")) & Delivery.next_attempt_at.is_null(False))
+            .order_by(Delivery.next_attempt_at)
+            .limit(1)
+            .scalar()
+        )

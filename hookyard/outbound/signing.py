@@ -29,7 +29,7 @@ def secret_problem(secret: str) -> str | None:
         return "Must be between 8 and 256 characters."
     if secret.startswith(SECRET_PREFIX):
         try:
-            key = base64.b64decode(secret[len(SECRET_PREFIX):], validate=True)
+            key = base64.b64decode(secret[len(SECRET_PREFIX) :], validate=True)
         except (binascii.Error, ValueError):
             return "A whsec_ secret must be base64 after the prefix."
         if len(key) < 16:
@@ -51,5 +51,9 @@ def signature_headers(secrets_in_use: list[str], message_id: str, timestamp: int
     moment = datetime.datetime.fromtimestamp(timestamp, datetime.UTC)
     text = body.decode()
     standard = " ".join(_standard_webhook(secret).sign(message_id, moment, text) for secret in secrets_in_use)
-    return {"X-Webhook-Signature": hex_signature(secrets_in_use[0], body), "webhook-id": message_id,
-            "webhook-timestamp": str(timestamp), "webhook-signature": standard}
+    return {
+        "X-Webhook-Signature": hex_signature(secrets_in_use[0], body),
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": standard,
+    }

@@ -13,14 +13,17 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 # Cloud metadata services: blocked even when private networks are allowed.
-METADATA_ADDRESSES = frozenset(ipaddress.ip_address(a) for a in (
-    "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean
-    "169.254.170.2",    # AWS ECS task metadata
-    "fd00:ec2::254",    # AWS IPv6
-    "168.63.129.16",    # Azure wire server
-    "100.100.100.200",  # Alibaba Cloud
-    "192.0.0.192",      # Oracle Cloud
-))
+METADATA_ADDRESSES = frozenset(
+    ipaddress.ip_address(a)
+    for a in (
+        "169.254.169.254",  # AWS, GCP, Azure, OpenStack, DigitalOcean
+        "169.254.170.2",  # AWS ECS task metadata
+        "fd00:ec2::254",  # AWS IPv6
+        "168.63.129.16",  # Azure wire server
+        "100.100.100.200",  # Alibaba Cloud
+        "192.0.0.192",  # Oracle Cloud
+    )
+)
 SHARED_ADDRESS_SPACE = ipaddress.ip_network("100.64.0.0/10")  # CGNAT
 NAT64_PREFIXES = (ipaddress.ip_network("64:ff9b::/96"), ipaddress.ip_network("64:ff9b:1::/48"))
 IPV4_COMPATIBLE = ipaddress.ip_network("::/96")
@@ -69,11 +72,14 @@ def address_problem(address, allow_private: bool = False) -> str | None:
         return "an unspecified address"
     if allow_private:
         return None
-    for problem, test in (("a loopback address", address.is_loopback), ("a link-local address", address.is_link_local),
-                          ("a private address", address.is_private),
-                          ("a shared (CGNAT) address", address in SHARED_ADDRESS_SPACE),
-                          ("a reserved address", address.is_reserved),
-                          ("not a public address", not address.is_global)):
+    for problem, test in (
+        ("a loopback address", address.is_loopback),
+        ("a link-local address", address.is_link_local),
+        ("a private address", address.is_private),
+        ("a shared (CGNAT) address", address in SHARED_ADDRESS_SPACE),
+        ("a reserved address", address.is_reserved),
+        ("not a public address", not address.is_global),
+    ):
         if test:
             return problem
     return None

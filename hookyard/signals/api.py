@@ -3,37 +3,38 @@
 from flask import Blueprint, current_app, g
 from peewee import fn
 
-from hookyard.core.common import authenticate_management, list_args, load_body
 from hookyard.core.errors import NotFound
+from hookyard.core.http import authenticate_management, get_owned_or_404, list_args, load_body
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
-from hookyard.signals.buffer import usage_period
-from models import Identity, Lead, RateLimit, Signal, SignalImport
-from schemas import (
-    ImportSchema,
-    LeadFilterSchema,
-    LeadListSchema,
-    LeadSchema,
-    ListArgsSchema,
-    RateLimitSchema,
-    SignalFilterSchema,
-    SignalListSchema,
-    SignalSchema,
-    UsageSchema,
+from hookyard.signals.keys import usage_period
+from hookyard.signals.schemas import (
     duplicate_signal_schema,
     import_schema,
     lead_filter_schema,
+    lead_list_schema,
     lead_schema,
     rate_limit_schema,
     signal_filter_schema,
+    signal_list_schema,
     signal_schema,
+    usage_schema,
 )
+from models import Identity, Lead, RateLimit, Signal, SignalImport
+from schemas import list_args_schema
 
 bp = Blueprint("signals", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
 
-SIGNAL_FILTERS = {"status": Signal.status, "source": Signal.source, "event": Signal.event, "email": Signal.email,
-                  "anonymous_id": Signal.anonymous_id, "lead_id": Signal.lead, "cold_storage": Signal.cold_storage}
+SIGNAL_FILTERS = {
+    "status": Signal.status,
+    "source": Signal.source,
+    "event": Signal.event,
+    "email": Signal.email,
+    "anonymous_id": Signal.anonymous_id,
+    "lead_id": Signal.lead,
+    "cold_storage": Signal.cold_storage,
+}
 
 
 def _intake():
@@ -47,7 +48,7 @@ def _dump_signal(signal: Signal) -> dict:
 
 
 @bp.get("/signals")
-@documented(query=SignalFilterSchema, responses={200: SignalListSchema}, tags=("signal staging",))
+@documented(query=signal_filter_schema, responses={200: signal_list_schema}, tags=("signal staging",))
 def list_signals():
     """List signals, newest first, filtered by status, source, event, email, anonymous_id or lead_id."""
     args = list_args(signal_filter_schema)
@@ -60,24 +61,33 @@ def list_signals():
 
 
 @bp.get("/signals/<int:signal_id>")
-@documented(responses={200: SignalSchema}, errors=(404,), tags=("signal staging",))
+@documented(responses={200: signal_schema}, errors=(404,), tags=("signal staging",))
 def get_signal(signal_id):
     """Show one signal; a duplicate answers `status: duplicate` and the original's id."""
-    signal = Signal.get_or_none((Signal.id == signal_id) & (Signal.organization == g.organization))
-    if signal is None:
-        raise NotFound(f"No signal {signal_id} (a signal appears here once the worker has stored it).")
-    return _dump_signal(signal)
+    hint = " (a signal appears here once the worker has stored it)"
+    return _dump_signal(get_owned_or_404(Signal, signal_id, "signal", hint))
 
 
 def _dump_leads(leads: list[Lead]) -> list[dict]:
     """Dump leads with what is derived from their signals: count, first and last seen, identities."""
     ids = [lead.id for lead in leads]
-    stats = {row.lead_id: row for row in Signal.select(
-        Signal.lead, fn.COUNT(Signal.id).alias("count"), fn.MIN(Signal.received_at).alias("first"),
-        fn.MAX(Signal.received_at).alias("last")).where(Signal.lead.in_(ids)).group_by(Signal.lead)}
+    stats = {
+        row.lead_id: row
+        for row in Signal.select(
+            Signal.lead,
+            fn.COUNT(Signal.id).alias("count"),
+            fn.MIN(Signal.received_at).alias("first"),
+            fn.MAX(Signal.received_at).alias("last"),
+        )
+        .where(Signal.lead.in_(ids))
+        .group_by(Signal.lead)
+    }
     anonymous = {}
-    for identity in Identity.select(Identity.lead, Identity.value).where(
-            Identity.lead.in_(ids) & (Identity.kind == "anonymous_id")).order_by(Identity.id):
+    for identity in (
+        Identity.select(Identity.lead, Identity.value)
+        .where(Identity.lead.in_(ids) & (Identity.kind == "anonymous_id"))
+        .order_by(Identity.id)
+    ):
         anonymous.setdefault(identity.lead_id, []).append(identity.value)
     dumped = []
     for lead in leads:
@@ -96,7 +106,7 @@ def _as_datetime(value):
 
 
 @bp.get("/leads")
-@documented(query=LeadFilterSchema, responses={200: LeadListSchema}, tags=("signal staging",))
+@documented(query=lead_filter_schema, responses={200: lead_list_schema}, tags=("signal staging",))
 def list_leads():
     """List leads, newest first, optionally the one with an email."""
     args = list_args(lead_filter_schema)
@@ -107,25 +117,18 @@ def list_leads():
     return {"leads": _dump_leads(leads), "next_cursor": next_cursor}
 
 
-def _own_lead(lead_id: int) -> Lead:
-    lead = Lead.get_or_none((Lead.id == lead_id) & (Lead.organization == g.organization))
-    if lead is None:
-        raise NotFound(f"No lead {lead_id}.")
-    return lead
-
-
 @bp.get("/leads/<int:lead_id>")
-@documented(responses={200: LeadSchema}, errors=(404,), tags=("signal staging",))
+@documented(responses={200: lead_schema}, errors=(404,), tags=("signal staging",))
 def get_lead(lead_id):
     """Show one lead with its traits, score, signal count and linked anonymous ids."""
-    return _dump_leads([_own_lead(lead_id)])[0]
+    return _dump_leads([get_owned_or_404(Lead, lead_id, "lead")])[0]
 
 
 @bp.get("/leads/<int:lead_id>/signals")
-@documented(query=ListArgsSchema, responses={200: SignalListSchema}, errors=(404,), tags=("signal staging",))
+@documented(query=list_args_schema, responses={200: signal_list_schema}, errors=(404,), tags=("signal staging",))
 def list_lead_signals(lead_id):
     """List a lead's signals, newest first."""
-    lead = _own_lead(lead_id)
+    lead = get_owned_or_404(Lead, lead_id, "lead")
     args = list_args()
     query = Signal.select().where((Signal.organization == g.organization) & (Signal.lead == lead))
     signals, next_cursor = paginate(query, Signal.id, limit=args["limit"], cursor=args["cursor"])
@@ -133,7 +136,7 @@ def list_lead_signals(lead_id):
 
 
 @bp.get("/usage")
-@documented(responses={200: UsageSchema}, tags=("signal staging",))
+@documented(responses={200: usage_schema}, tags=("signal staging",))
 def get_usage():
     """Show this month's raw signal count against the plan limit."""
     period = usage_period()
@@ -141,19 +144,24 @@ def get_usage():
     limits = RateLimit.for_organization(g.organization.id)
     limit = limits.raw_signals_per_month
     overage = max(0, used - limit) if limit is not None and limits.overages_enabled else 0
-    return {"period": period, "raw_signals": used, "limit": limit, "overages_enabled": limits.overages_enabled,
-            "overage": overage}
+    return {
+        "period": period,
+        "raw_signals": used,
+        "limit": limit,
+        "overages_enabled": limits.overages_enabled,
+        "overage": overage,
+    }
 
 
 @bp.get("/rate-limits")
-@documented(responses={200: RateLimitSchema}, tags=("signal staging",))
+@documented(responses={200: rate_limit_schema}, tags=("signal staging",))
 def get_rate_limits():
     """Show the organization's plan limits (null means unlimited)."""
     return rate_limit_schema.dump(RateLimit.for_organization(g.organization.id))
 
 
 @bp.put("/rate-limits")
-@documented(body=RateLimitSchema, responses={200: RateLimitSchema}, tags=("signal staging",))
+@documented(body=rate_limit_schema, responses={200: rate_limit_schema}, tags=("signal staging",))
 def put_rate_limits():
     """Set the organization's plan limits; they apply to the next request."""
     data = load_body(rate_limit_schema)
@@ -166,7 +174,7 @@ def put_rate_limits():
 
 
 @bp.get("/imports/<import_id>")
-@documented(responses={200: ImportSchema}, errors=(404,), tags=("signal staging",))
+@documented(responses={200: import_schema}, errors=(404,), tags=("signal staging",))
 def get_import(import_id):
     """Show a bulk import's progress: status, total, processed, duplicates, failed."""
     record = SignalImport.get_or_none((SignalImport.id == import_id) & (SignalImport.organization == g.organization))
@@ -176,5 +184,13 @@ def get_import(import_id):
     meta = {key.decode(): value.decode() for key, value in meta.items()}
     if not meta or int(meta["organization_id"]) != g.organization.id:
         raise NotFound(f"No import {import_id}.")
-    return {"id": import_id, "status": "queued", "total": int(meta["total"]), "processed": 0, "duplicates": 0,
-            "failed": int(meta["failed"]), "created_at": None, "finished_at": None}
+    return {
+        "id": import_id,
+        "status": "queued",
+        "total": int(meta["total"]),
+        "processed": 0,
+        "duplicates": 0,
+        "failed": int(meta["failed"]),
+        "created_at": None,
+        "finished_at": None,
+    }

@@ -11,8 +11,13 @@ from dataclasses import dataclass
 import orjson
 
 SEGMENT_TYPES = frozenset(("identify", "track", "page", "screen", "group", "alias"))
-SEGMENT_EVENT_NAMES = {"page": "page_view", "screen": "screen_view", "identify": "identify", "group": "group",
-                       "alias": "alias"}
+SEGMENT_EVENT_NAMES = {
+    "page": "page_view",
+    "screen": "screen_view",
+    "identify": "identify",
+    "group": "group",
+    "alias": "alias",
+}
 EMAIL_PATHS = (("email",), ("traits", "email"), ("context", "traits", "email"), ("properties", "email"))
 SOURCE_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 MAX_FIELD = 255
@@ -45,8 +50,11 @@ def is_valid_source(slug: str) -> bool:
 
 def is_segment(payload: dict) -> bool:
     """Tell whether a payload is a Segment call: a known `type`, a `messageId`, and an anonymousId or userId."""
-    return (payload.get("type") in SEGMENT_TYPES and bool(payload.get("messageId"))
-            and bool(payload.get("anonymousId") or payload.get("userId")))
+    return (
+        payload.get("type") in SEGMENT_TYPES
+        and bool(payload.get("messageId"))
+        and bool(payload.get("anonymousId") or payload.get("userId"))
+    )
 
 
 def detect_source(payload: dict, url_source: str | None, header_source: str | None) -> str:
@@ -89,10 +97,14 @@ def event_name(payload: dict) -> str | None:
 
 def read_fields(payload: dict, source: str) -> SignalFields:
     """Extract what Hookyard indexes from a signal payload."""
-    return SignalFields(source=source, event=event_name(payload), email=find_email(payload),
-                        anonymous_id=identifier(payload.get("anonymousId")),
-                        user_id=identifier(payload.get("userId")),
-                        segment_type=payload["type"] if is_segment(payload) else None)
+    return SignalFields(
+        source=source,
+        event=event_name(payload),
+        email=find_email(payload),
+        anonymous_id=identifier(payload.get("anonymousId")),
+        user_id=identifier(payload.get("userId")),
+        segment_type=payload["type"] if is_segment(payload) else None,
+    )
 
 
 def dedupe_key(payload: dict) -> str:

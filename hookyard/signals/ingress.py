@@ -9,15 +9,21 @@ import time
 import orjson
 from flask import Blueprint, current_app, request
 
-from hookyard.core import cooperative
+from hookyard.core import greenlets
 from hookyard.core.credentials import new_public_id
 from hookyard.core.errors import BadRequest, InvalidJson, PayloadTooLarge, ValidationFailed
+from hookyard.core.http import current_config
 from hookyard.core.jsonbody import parse_json, read_json, read_raw_body, require_json_content_type
 from hookyard.core.openapi import documented
 from hookyard.keys.auth import authenticate_api_key
 from hookyard.signals.fields import detect_source, is_valid_source, read_fields
 from hookyard.signals.intake import envelope
-from schemas import BatchAcceptedSchema, SignalAcceptedSchema, SignalBatchInSchema, SignalInSchema, signal_in_schema
+from hookyard.signals.schemas import (
+    batch_accepted_schema,
+    signal_accepted_schema,
+    signal_batch_in_schema,
+    signal_in_schema,
+)
 
 bp = Blueprint("signal_staging", __name__, url_prefix="/api/signal-staging")
 
@@ -33,10 +39,6 @@ def _intake():
     return current_app.extensions["signal_intake"]
 
 
-def _config():
-    return current_app.config["HOOKYARD"]
-
-
 def _authenticate(api_key: str):
     return authenticate_api_key(api_key, request.headers.get("X-Api-Secret"), "signal_staging")
 
@@ -46,8 +48,7 @@ def _slug(value: str | None, what: str) -> str | None:
         return None
     slug = value.strip().lower()
     if not is_valid_source(slug):
-        raise BadRequest(f"{what} must be a slug of letters, digits, '_' or '-', got {value!r}.",
-                         code="invalid_source")
+        raise BadRequest(f"{what} must be a slug of letters, digits, '_' or '-', got {value!r}.", code="invalid_source")
     return slug
 
 
@@ -65,13 +66,18 @@ def _signal_errors(item) -> dict | None:
     return None
 
 
-def _prepare(items: list, organization_id: int, url_source: str | None, header_source: str | None,
-             rejected_rows: dict | None = None):
+def _prepare(
+    items: list,
+    organization_id: int,
+    url_source: str | None,
+    header_source: str | None,
+    rejected_rows: dict | None = None,
+):
     """Split items into acceptable (index, source, fields, payload) and rejected rows, by index."""
     good, bad = [], dict(rejected_rows or {})
     for index, item in enumerate(items):
         if index % PAUSE_EVERY == PAUSE_EVERY - 1:
-            cooperative.pause()
+            greenlets.pause()
         if index in bad:
             continue
         error = _signal_errors(item)
@@ -81,22 +87,29 @@ def _prepare(items: list, organization_id: int, url_source: str | None, header_s
         source = detect_source(item, url_source, header_source)
         good.append((index, source, read_fields(item, source), item))
     if not good:
-        raise ValidationFailed({str(i): [row["error"]["message"]] for i, row in sorted(bad.items())} or
-                               {"signals": ["The batch holds no signals."]},
-                               "No signal in the request can be accepted.")
+        raise ValidationFailed(
+            {str(i): [row["error"]["message"]] for i, row in sorted(bad.items())}
+            or {"signals": ["The batch holds no signals."]},
+            "No signal in the request can be accepted.",
+        )
     return good, bad
 
 
 @bp.post("/webhook/<api_key>")
 @bp.post("/webhook/<source>/<api_key>")
-@documented(auth="api_key", body=SignalInSchema, responses={202: SignalAcceptedSchema}, errors=(429,),
-            tags=("signal staging",))
+@documented(
+    auth="api_key",
+    body=signal_in_schema,
+    responses={202: signal_accepted_schema},
+    errors=(429,),
+    tags=("signal staging",),
+)
 def receive_signal(api_key, source=None):
     """Accept one signal from any source."""
     key = _authenticate(api_key)
     url_source = _slug(source, "The source in the URL")
     require_json_content_type(request)
-    raw = read_raw_body(request, _config().max_signal_bytes)
+    raw = read_raw_body(request, current_config().max_signal_bytes)
     payload = parse_json(raw)
     if not isinstance(payload, dict):
         raise InvalidJson("A signal must be a JSON object.")
@@ -122,35 +135,49 @@ def _batch_items(body) -> list:
         # Segment's HTTP API batch: the top-level context applies to every call in it.
         shared = body.get("context")
         if isinstance(shared, dict):
-            return [{**item, "context": {**shared, **(item.get("context") or {})}}
-                    if isinstance(item, dict) else item for item in body["batch"]]
+            return [
+                {**item, "context": {**shared, **(item.get("context") or {})}} if isinstance(item, dict) else item
+                for item in body["batch"]
+            ]
         return body["batch"]
     raise InvalidJson('A batch is a JSON array of signals, or an object with a "signals" array.')
 
 
 @bp.post("/webhook/<api_key>/batch")
-@documented(auth="api_key", body=SignalBatchInSchema, responses={202: BatchAcceptedSchema}, errors=(429,),
-            tags=("signal staging",))
+@documented(
+    auth="api_key",
+    body=signal_batch_in_schema,
+    responses={202: batch_accepted_schema},
+    errors=(429,),
+    tags=("signal staging",),
+)
 def receive_batch(api_key):
     """Accept a batch of signals (a JSON array, as Segment sends); bad items are reported by index."""
     key = _authenticate(api_key)
     header_source = _slug(request.headers.get("X-Source"), "X-Source")
-    items = _batch_items(read_json(request, max_bytes=_config().max_batch_bytes, expect=(list, dict)))
+    items = _batch_items(read_json(request, max_bytes=current_config().max_batch_bytes, expect=(list, dict)))
     if len(items) > MAX_BATCH_SIGNALS:
-        raise PayloadTooLarge(f"A batch holds at most {MAX_BATCH_SIGNALS} signals, got {len(items)}; "
-                              "use the bulk endpoint for imports.")
+        raise PayloadTooLarge(
+            f"A batch holds at most {MAX_BATCH_SIGNALS} signals, got {len(items)}; use the bulk endpoint for imports."
+        )
     good, bad = _prepare(items, key.organization_id, None, header_source)
     intake = _intake()
     first_id = intake.allocator.take(len(good))
     received_at = _now_ms()
-    entries = [(envelope(first_id + n, key.organization_id, source, received_at, orjson.dumps(payload)), fields)
-               for n, (_index, source, fields, payload) in enumerate(good)]
+    entries = [
+        (envelope(first_id + n, key.organization_id, source, received_at, orjson.dumps(payload)), fields)
+        for n, (_index, source, fields, payload) in enumerate(good)
+    ]
     colds = intake.accept(key.organization_id, entries)
     rows = dict(bad)
     for n, ((index, source, _fields, _payload), cold) in enumerate(zip(good, colds, strict=True)):
         rows[index] = {"index": index, "id": first_id + n, "source": source, "cold_storage": cold}
-    return {"message": f"{len(good)} signal(s) received and queued for processing", "accepted": len(good),
-            "rejected": len(bad), "signals": [rows[i] for i in sorted(rows)]}, 202
+    return {
+        "message": f"{len(good)} signal(s) received and queued for processing",
+        "accepted": len(good),
+        "rejected": len(bad),
+        "signals": [rows[i] for i in sorted(rows)],
+    }, 202
 
 
 def _bulk_items(raw: bytes) -> tuple[list, dict]:
@@ -159,7 +186,7 @@ def _bulk_items(raw: bytes) -> tuple[list, dict]:
         items, bad = [], {}
         for number, line in enumerate(line for line in raw.split(b"\n") if line.strip()):
             if number % (PAUSE_EVERY * 8) == PAUSE_EVERY * 8 - 1:
-                cooperative.pause()
+                greenlets.pause()
             try:
                 items.append(parse_json(line))
             except InvalidJson as error:
@@ -174,30 +201,37 @@ def _bulk_items(raw: bytes) -> tuple[list, dict]:
 
 def _bulk_chunks(good: list, first_id: int, organization_id: int, received_at: int) -> list[bytes]:
     """Serialize accepted bulk signals into chunks of envelopes, the unit the import job stores."""
-    envelopes = [{"id": first_id + n, "org": organization_id, "src": source, "at": received_at, "p": payload}
-                 for n, (_index, source, _fields, payload) in enumerate(good)]
+    envelopes = [
+        {"id": first_id + n, "org": organization_id, "src": source, "at": received_at, "p": payload}
+        for n, (_index, source, _fields, payload) in enumerate(good)
+    ]
     chunks = []
     for start in range(0, len(envelopes), BULK_CHUNK_SIZE):
-        chunks.append(orjson.dumps(envelopes[start:start + BULK_CHUNK_SIZE]))
-        cooperative.pause()
+        chunks.append(orjson.dumps(envelopes[start : start + BULK_CHUNK_SIZE]))
+        greenlets.pause()
     return chunks
 
 
 @bp.post("/bulk/<api_key>")
-@documented(auth="api_key", body=SignalBatchInSchema, responses={202: BatchAcceptedSchema}, errors=(429,),
-            tags=("signal staging",), body_content_types=("application/json", NDJSON))
+@documented(
+    auth="api_key",
+    body=signal_batch_in_schema,
+    responses={202: batch_accepted_schema},
+    errors=(429,),
+    tags=("signal staging",),
+    body_content_types=("application/json", NDJSON),
+)
 def receive_bulk(api_key):
     """Accept a historical import of up to 100,000 signals; follow it at /v1/imports/<import_id>."""
     key = _authenticate(api_key)
     header_source = _slug(request.headers.get("X-Source"), "X-Source")
     require_json_content_type(request, allowed=(NDJSON,))
-    items, unparseable = _bulk_items(read_raw_body(request, _config().max_bulk_bytes))
+    items, unparseable = _bulk_items(read_raw_body(request, current_config().max_bulk_bytes))
     if len(items) > MAX_BULK_SIGNALS:
         raise PayloadTooLarge(f"A bulk import holds at most {MAX_BULK_SIGNALS} signals, got {len(items)}.")
     good, bad = _prepare(items, key.organization_id, None, header_source, unparseable)
     intake = _intake()
-    intake.accept(key.organization_id, [(b"", fields) for _i, _s, fields, _p in good], push=False,
-                  per_second=False)
+    intake.accept(key.organization_id, [(b"", fields) for _i, _s, fields, _p in good], push=False, per_second=False)
     import_id = new_public_id("imp_")
     try:
         first_id = intake.allocator.take(len(good))
@@ -206,5 +240,10 @@ def receive_bulk(api_key):
     except Exception:
         intake.refund(key.organization_id, len(good))
         raise
-    return {"message": f"Import of {len(good)} signal(s) queued for processing", "import_id": import_id,
-            "accepted": len(good), "rejected": len(bad), "signals": [bad[i] for i in sorted(bad)]}, 202
+    return {
+        "message": f"Import of {len(good)} signal(s) queued for processing",
+        "import_id": import_id,
+        "accepted": len(good),
+        "rejected": len(bad),
+        "signals": [bad[i] for i in sorted(bad)],
+    }, 202

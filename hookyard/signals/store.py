@@ -11,17 +11,12 @@ import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from peewee import chunked, fn
-
 from hookyard.core.clock import utcnow
-from hookyard.core.db import db, insert_rows
-from hookyard.mapping.apply import Candidate, credit_rehydrated, map_new_signals
+from hookyard.core.db import insert_rows
+from hookyard.mapping.apply import Candidate, map_new_signals
 from hookyard.signals.fields import SignalFields, dedupe_key, identifier, read_fields
+from hookyard.signals.identities import known_links
 from models import Identity, IdentityAlias, Lead, Signal
-
-MAX_ALIAS_HOPS = 8
-IDENTITY_KINDS = ("anonymous_id", "user_id")
-IN_CHUNK = 2000  # values per IN list: an alias group may be large; SQLite allows 32,766 variables
 
 
 @dataclass
@@ -64,8 +59,11 @@ def lead_fields_from_traits(traits: dict) -> dict:
         company = company.get("name")
     title = traits.get("title")
     found = {"name": name, "company": company, "title": title}
-    return {column: str(value)[:255] for column, value in found.items() if isinstance(value, (str, int, float))
-            and not isinstance(value, bool) and value != ""}
+    return {
+        column: str(value)[:255]
+        for column, value in found.items()
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value != ""
+    }
 
 
 def store_signals(envelopes: list[dict]) -> StoreResult:
@@ -94,36 +92,40 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
     leads = _upsert_leads(organization_id, parsed, result)
     links = _link_identities(organization_id, parsed, leads, result)
     _record_aliases(organization_id, parsed, result)
-
     rows = []
     for entry, fields in parsed:
         lead_id = leads.get(fields.email) if fields.email else None
         if lead_id is None:
             lead_id = next((links[identity] for identity in fields.identities if identity in links), None)
-        rows.append({"id": entry["id"], "organization": organization_id, "source": entry["src"],
-                     "event": fields.event, "email": fields.email, "anonymous_id": fields.anonymous_id,
-                     "user_id": fields.user_id, "lead": lead_id, "cold_storage": lead_id is None,
-                     "status": "processed", "dedupe_key": dedupe_key(entry["p"]), "payload": entry["p"],
-                     "received_at": _received_at(entry["at"]), "processed_at": utcnow()})
-        if lead_id is None:
-            result.identities[organization_id].update(fields.identities)
+            result.identities[organization_id].update(fields.identities)  # cold: settle rehydrates it
+        rows.append(_signal_row(organization_id, entry, fields, lead_id))
     insert_rows(Signal, rows)
-
     inserted = _existing_ids([row["id"] for row in rows])
+    stored = [row for row in rows if row["id"] in inserted]
     conflicting = [row for row in rows if row["id"] not in inserted]
     result.stored = sorted(inserted)
-    result.stored_rows = [{"id": row["id"], "organization_id": organization_id, "source": row["source"],
-                           "event": row["event"], "email": row["email"], "lead_id": row["lead"],
-                           "cold_storage": row["cold_storage"],
-                           "received_at": row["received_at"].isoformat(timespec="milliseconds") + "Z"}
-                          for row in rows if row["id"] in inserted]
+    result.stored_rows = [_received_event(row) for row in stored]
     if conflicting:
         _store_duplicates(organization_id, conflicting)
         result.duplicates = [row["id"] for row in conflicting]
-    result.events = map_new_signals(organization_id, [
-        Candidate(row["id"], row["source"], row["event"], row["payload"], row["lead"])
-        for row in rows if row["id"] in inserted])
+    candidates = [Candidate(row["id"], row["source"], row["event"], row["payload"], row["lead"]) for row in stored]
+    result.events = map_new_signals(organization_id, candidates)
     return result
+
+
+def _signal_row(organization_id: int, entry: dict, fields: SignalFields, lead_id: int | None) -> dict:
+    """Return the row of a newly stored signal (cold while no lead is known)."""
+    return {"id": entry["id"], "organization": organization_id, "source": entry["src"], "event": fields.event,
+            "email": fields.email, "anonymous_id": fields.anonymous_id, "user_id": fields.user_id, "lead": lead_id,
+            "cold_storage": lead_id is None, "status": "processed", "dedupe_key": dedupe_key(entry["p"]),
+            "payload": entry["p"], "received_at": _received_at(entry["at"]), "processed_at": utcnow()}  # fmt: skip
+
+
+def _received_event(row: dict) -> dict:
+    """Return what a signal.received event says of a stored signal row."""
+    return {"id": row["id"], "organization_id": row["organization"], "source": row["source"], "event": row["event"],
+            "email": row["email"], "lead_id": row["lead"], "cold_storage": row["cold_storage"],
+            "received_at": row["received_at"].isoformat(timespec="milliseconds") + "Z"}  # fmt: skip
 
 
 def _existing_ids(ids: list[int]) -> set[int]:
@@ -145,9 +147,25 @@ def _upsert_leads(organization_id: int, parsed: list[tuple[dict, SignalFields]],
         now = utcnow()
         # RETURNING names only the rows this transaction inserted: a lead another worker created at the
         # same moment is skipped by the unique index and not announced twice as lead.created.
-        created = (Lead.insert_many([{"organization": organization_id, "email": email, "traits": {}, "score": 0,
-                                      "created_at": now, "updated_at": now} for email in new])
-                   .on_conflict_ignore().returning(Lead.id, Lead.email).tuples().execute())
+        created = (
+            Lead.insert_many(
+                [
+                    {
+                        "organization": organization_id,
+                        "email": email,
+                        "traits": {},
+                        "score": 0,
+                        "created_at": now,
+                        "updated_at": now,
+                    }
+                    for email in new
+                ]
+            )
+            .on_conflict_ignore()
+            .returning(Lead.id, Lead.email)
+            .tuples()
+            .execute()
+        )
         result.new_leads = [(organization_id, lead_id, email) for lead_id, email in created]
     lead_ids = dict(Lead.select(Lead.email, Lead.id).where(of_organization).tuples())
     _apply_identify_traits(parsed, lead_ids)
@@ -159,8 +177,10 @@ def _apply_identify_traits(parsed, lead_ids: dict) -> None:
     identifies = [(entry, fields) for entry, fields in parsed if fields.segment_type == "identify" and fields.email]
     if not identifies:
         return
-    leads = {lead.email: lead for lead in Lead.select().where(
-        Lead.id.in_([lead_ids[fields.email] for _entry, fields in identifies]))}
+    leads = {
+        lead.email: lead
+        for lead in Lead.select().where(Lead.id.in_([lead_ids[fields.email] for _entry, fields in identifies]))
+    }
     changed = {}
     for entry, fields in identifies:
         traits = entry["p"].get("traits") or (entry["p"].get("context") or {}).get("traits") or {}
@@ -186,10 +206,13 @@ def _link_identities(organization_id: int, parsed, leads: dict, result: StoreRes
             for identity in fields.identities:
                 new_links.setdefault(identity, leads[fields.email])
     if new_links:
-        Identity.insert_many([{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
-                              for (kind, value), lead_id in sorted(new_links.items())]  # one lock order
-                             ).on_conflict_ignore().execute()
-    links = _known_links(organization_id, wanted)
+        Identity.insert_many(
+            [
+                {"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
+                for (kind, value), lead_id in sorted(new_links.items())
+            ]  # one lock order
+        ).on_conflict_ignore().execute()
+    links = known_links(organization_id, wanted)
     for identity in new_links:
         if identity in links:
             result.identified[(organization_id, *identity)] = links[identity]
@@ -219,107 +242,36 @@ def _record_aliases(organization_id: int, parsed, result: StoreResult) -> None:
     """Keep each alias call's (previousId, userId) pair; `resolve_aliases` links them after commit."""
     pairs = {pair for entry, fields in parsed if (pair := _alias_pair(entry, fields))}
     if pairs:
-        IdentityAlias.insert_many([{"organization": organization_id, "previous_id": previous_id, "user_id": user_id}
-                                   for previous_id, user_id in sorted(pairs)]).on_conflict_ignore().execute()
+        IdentityAlias.insert_many(
+            [
+                {"organization": organization_id, "previous_id": previous_id, "user_id": user_id}
+                for previous_id, user_id in sorted(pairs)
+            ]
+        ).on_conflict_ignore().execute()
         result.aliased[organization_id].update(value for pair in pairs for value in pair)
-
-
-def resolve_aliases(organization_id: int, values) -> dict:
-    """Link every id of the alias group that `values` reach to the lead one of them is linked to.
-
-    The group is every id connected to `values` by alias pairs, followed for MAX_ALIAS_HOPS steps;
-    the earliest alias and the oldest lead win where they disagree, and a linked id never moves.
-    previousId may have been an anonymousId or an earlier userId, so it is linked as both. Returns
-    the links this transaction made, (kind, value) -> lead id: a link another worker made at the
-    same moment is not reported twice. The caller runs this after the commit of whatever recorded an
-    alias or linked an id, and again on the links it made (see worker.settle), so an alias and the
-    identify naming its lead meet in whatever order, and however concurrently, they arrive.
-    """
-    pairs, group, frontier = {}, set(), {value for value in values if value}
-    for _hop in range(MAX_ALIAS_HOPS):
-        frontier -= group
-        if not frontier:
-            break
-        group |= frontier
-        found = [row for part in chunked(sorted(frontier), IN_CHUNK) for row in IdentityAlias.select(
-            IdentityAlias.id, IdentityAlias.previous_id, IdentityAlias.user_id).where(
-            (IdentityAlias.organization == organization_id)
-            & (IdentityAlias.previous_id.in_(part) | IdentityAlias.user_id.in_(part))).tuples()]
-        fresh = {alias_id: (previous_id, user_id) for alias_id, previous_id, user_id in found if alias_id not in pairs}
-        pairs.update(fresh)
-        frontier = {value for pair in fresh.values() for value in pair}
-    if not pairs:
-        return {}
-    names = {value for pair in pairs.values() for value in pair}
-    links = _known_links(organization_id, {(kind, value) for value in names for kind in IDENTITY_KINDS})
-    lead_of = {}
-    for (_kind, value), lead_id in sorted(links.items(), key=lambda item: item[1]):
-        lead_of.setdefault(value, lead_id)
-    ordered = [pairs[alias_id] for alias_id in sorted(pairs)]
-    changed = True
-    while changed:  # spread leads along the group; each pass links at least one id or stops
-        changed = False
-        for previous_id, user_id in ordered:
-            lead_id = lead_of.get(user_id) or lead_of.get(previous_id)
-            for value in (previous_id, user_id):
-                if lead_id is not None and value not in lead_of:
-                    lead_of[value], changed = lead_id, True
-    wanted = {}
-    for previous_id, user_id in ordered:
-        if user_id in lead_of:
-            wanted[("user_id", user_id)] = lead_of[user_id]
-        if previous_id in lead_of:
-            wanted[("anonymous_id", previous_id)] = wanted[("user_id", previous_id)] = lead_of[previous_id]
-    missing = sorted((identity, lead_id) for identity, lead_id in wanted.items() if identity not in links)
-    if not missing:
-        return {}
-    made = {}
-    for part in chunked(missing, IN_CHUNK):
-        made.update(((kind, value), lead_id) for kind, value, lead_id in Identity.insert_many(
-            [{"organization": organization_id, "kind": kind, "value": value, "lead": lead_id}
-             for (kind, value), lead_id in part])
-            .on_conflict_ignore().returning(Identity.kind, Identity.value, Identity.lead).tuples().execute())
-    return made
-
-
-def _known_links(organization_id: int, identities) -> dict:
-    """Return (kind, value) -> lead id for the identities already linked."""
-    kinds = {kind for kind, _value in identities}
-    found = {}
-    for values in chunked(sorted({value for _kind, value in identities}), IN_CHUNK):
-        query = Identity.select(Identity.kind, Identity.value, Identity.lead).where(
-            (Identity.organization == organization_id) & Identity.kind.in_(kinds) & Identity.value.in_(values))
-        found.update({(row.kind, row.value): row.lead_id for row in query if (row.kind, row.value) in identities})
-    return found
 
 
 def _store_duplicates(organization_id: int, rows: list[dict]) -> None:
     """Store signals whose dedupe key is taken as duplicates of the original: no payload, no lead."""
-    originals = {signal.dedupe_key: signal.id for signal in Signal.select(Signal.id, Signal.dedupe_key).where(
-        (Signal.organization == organization_id) & Signal.dedupe_key.in_({row["dedupe_key"] for row in rows})
-        & Signal.duplicate_of.is_null())}
-    duplicates = [{**row, "status": "duplicate", "duplicate_of": originals[row["dedupe_key"]], "payload": None,
-                   "lead": None, "cold_storage": False} for row in rows if row["dedupe_key"] in originals]
+    originals = {
+        signal.dedupe_key: signal.id
+        for signal in Signal.select(Signal.id, Signal.dedupe_key).where(
+            (Signal.organization == organization_id)
+            & Signal.dedupe_key.in_({row["dedupe_key"] for row in rows})
+            & Signal.duplicate_of.is_null()
+        )
+    }
+    duplicates = [
+        {
+            **row,
+            "status": "duplicate",
+            "duplicate_of": originals[row["dedupe_key"]],
+            "payload": None,
+            "lead": None,
+            "cold_storage": False,
+        }
+        for row in rows
+        if row["dedupe_key"] in originals
+    ]
     if duplicates:
         insert_rows(Signal, duplicates)
-
-
-def rehydrate(organization_id: int, identities) -> list[tuple]:
-    """Attach cold signals carrying any of these identities to their linked lead; score leads for the
-    mapped ones. Return the events to publish."""
-    anonymous_ids = [value for kind, value in identities if kind == "anonymous_id"]
-    user_ids = [value for kind, value in identities if kind == "user_id"]
-    if not anonymous_ids and not user_ids:
-        return []
-    link = (Identity.select(Identity.lead)
-            .where((Identity.organization == Signal.organization)
-                   & (((Identity.kind == "anonymous_id") & (Identity.value == Signal.anonymous_id))
-                      | ((Identity.kind == "user_id") & (Identity.value == Signal.user_id))))
-            .order_by(Identity.id).limit(1))
-    carrying = Signal.anonymous_id.in_(anonymous_ids or [""]) | Signal.user_id.in_(user_ids or [""])
-    with db.atomic():  # a signal leaves cold storage and its mapped score reaches the lead together
-        moved = (Signal.update(lead=link, cold_storage=False)
-                 .where((Signal.organization == organization_id) & (Signal.cold_storage == True)  # noqa: E712
-                        & carrying & fn.EXISTS(link))
-                 .returning(Signal.lead, Signal.mapping_rule_id, Signal.status).tuples().execute())
-        return credit_rehydrated(list(moved))

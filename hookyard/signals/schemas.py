@@ -1,0 +1,161 @@
+"""marshmallow schemas of signal staging: signals in (single, batch, bulk), signals, leads, usage, limits, imports."""
+
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
+
+from schemas import ErrorSchema, UtcDateTime
+
+
+class Identifier(fields.Field):
+    """A Segment anonymousId/userId/messageId: a string or a number, at most 255 characters."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if isinstance(value, bool) or not isinstance(value, (str, int, float)):
+            raise ValidationError("Must be a string or a number.")
+        if len(str(value)) > 255:
+            raise ValidationError("Must be at most 255 characters.")
+        return value
+
+
+class SignalInSchema(Schema):
+    """A signal as it arrives: any JSON object; the fields Hookyard reads must have the right type."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    email = fields.Email(allow_none=True)
+    event = fields.String(allow_none=True, validate=validate.Length(max=255))
+    type = fields.String(allow_none=True)
+    messageId = Identifier(allow_none=True)
+    anonymousId = Identifier(allow_none=True)
+    userId = Identifier(allow_none=True)
+    traits = fields.Dict(allow_none=True)
+    properties = fields.Dict(allow_none=True)
+    context = fields.Dict(allow_none=True)
+
+
+class SignalAcceptedSchema(Schema):
+    id = fields.Integer()
+    message = fields.String()
+    source = fields.String()
+    cold_storage = fields.Boolean()
+
+
+class BatchRowSchema(Schema):
+    index = fields.Integer()
+    id = fields.Integer()
+    source = fields.String()
+    cold_storage = fields.Boolean()
+    error = fields.Nested(ErrorSchema)
+
+
+class BatchAcceptedSchema(Schema):
+    message = fields.String()
+    accepted = fields.Integer()
+    rejected = fields.Integer()
+    signals = fields.List(fields.Nested(BatchRowSchema))
+    import_id = fields.String(metadata={"description": "Bulk only: follow progress at /v1/imports/<id>."})
+
+
+class SignalBatchInSchema(Schema):
+    signals = fields.List(fields.Dict(), required=True)
+
+
+class SignalSchema(Schema):
+    id = fields.Integer()
+    source = fields.String()
+    event = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    anonymous_id = fields.String(allow_none=True)
+    user_id = fields.String(allow_none=True)
+    lead_id = fields.Integer(allow_none=True)
+    cold_storage = fields.Boolean()
+    status = fields.String()
+    mapped_signal = fields.String(allow_none=True)
+    payload = fields.Raw()
+    received_at = UtcDateTime()
+    processed_at = UtcDateTime()
+
+
+class DuplicateSignalSchema(Schema):
+    id = fields.Integer()
+    status = fields.Constant("duplicate")
+    duplicate_of = fields.Integer()
+
+
+class SignalFilterSchema(Schema):
+    status = fields.String(validate=validate.OneOf(("processed", "duplicate", "mapped")))
+    source = fields.String()
+    event = fields.String()
+    email = fields.String()
+    anonymous_id = fields.String()
+    lead_id = fields.Integer()
+    cold_storage = fields.Boolean()
+
+
+class SignalListSchema(Schema):
+    signals = fields.List(fields.Nested(SignalSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class LeadSchema(Schema):
+    id = fields.Integer()
+    email = fields.String()
+    name = fields.String(allow_none=True)
+    company = fields.String(allow_none=True)
+    title = fields.String(allow_none=True)
+    traits = fields.Dict()
+    score = fields.Integer()
+    signal_count = fields.Integer()
+    anonymous_ids = fields.List(fields.String())
+    first_seen = UtcDateTime()
+    last_seen = UtcDateTime()
+
+
+class LeadFilterSchema(Schema):
+    email = fields.String()
+
+
+class LeadListSchema(Schema):
+    leads = fields.List(fields.Nested(LeadSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class UsageSchema(Schema):
+    period = fields.String()
+    raw_signals = fields.Integer()
+    limit = fields.Integer(allow_none=True)
+    overages_enabled = fields.Boolean()
+    overage = fields.Integer()
+
+
+class RateLimitSchema(Schema):
+    raw_signals_per_month = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=0))
+    signals_per_second = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1))
+    overages_enabled = fields.Boolean(required=True)
+
+
+class ImportSchema(Schema):
+    id = fields.String()
+    status = fields.String(metadata={"description": "queued, processing or done"})
+    total = fields.Integer()
+    processed = fields.Integer()
+    duplicates = fields.Integer()
+    failed = fields.Integer()
+    created_at = UtcDateTime(allow_none=True)
+    finished_at = UtcDateTime(allow_none=True)
+
+
+signal_in_schema = SignalInSchema()
+signal_schema = SignalSchema()
+duplicate_signal_schema = DuplicateSignalSchema()
+signal_filter_schema = SignalFilterSchema()
+lead_schema = LeadSchema()
+lead_filter_schema = LeadFilterSchema()
+usage_schema = UsageSchema()
+rate_limit_schema = RateLimitSchema()
+import_schema = ImportSchema()
+signal_accepted_schema = SignalAcceptedSchema()
+batch_accepted_schema = BatchAcceptedSchema()
+signal_batch_in_schema = SignalBatchInSchema()
+signal_list_schema = SignalListSchema()
+lead_list_schema = LeadListSchema()

@@ -1,0 +1,110 @@
+"""One error vocabulary: every failure is JSON `{"error", "message"}` with the right status, never HTML."""
+
+import pytest
+from flask import current_app
+
+from hookyard.core.config import Config
+
+
+def post_raw(client, data, content_type="application/json", headers=None):
+    return client.post("/v1/api-keys", data=data, content_type=content_type, headers=headers)
+
+
+def assert_error(response, status, code):
+    assert response.status_code == status, response.data
+    assert response.mimetype == "application/json"
+    body = response.get_json()
+    assert body["error"] == code
+    assert body["message"]
+    return body
+
+
+def test_unknown_path_is_a_json_404(client):
+    assert_error(client.get("/nope"), 404, "not_found")
+
+
+def test_wrong_method_is_a_json_405(client):
+    assert_error(client.put("/healthz"), 405, "method_not_allowed")
+
+
+def test_invalid_json_is_a_400(client, org):
+    body = assert_error(post_raw(client, b"{not json", headers=org["headers"]), 400, "invalid_json")
+    assert "not valid JSON" in body["message"]
+
+
+def test_invalid_utf8_is_a_400(client, org):
+    assert_error(post_raw(client, b'{"name": "\xff\xfe"}', headers=org["headers"]), 400, "invalid_json")
+
+
+@pytest.mark.parametrize("literal", [b"NaN", b"Infinity", b"-Infinity"])
+def test_non_finite_numbers_are_a_400(client, org, literal):
+    assert_error(post_raw(client, b'{"name": ' + literal + b"}", headers=org["headers"]), 400, "invalid_json")
+
+
+def test_deeply_nested_json_is_a_400_not_a_recursion_error(client, org):
+    deep = b'{"name": ' + b"[" * 5000 + b"]" * 5000 + b"}"
+    assert_error(post_raw(client, deep, headers=org["headers"]), 400, "invalid_json")
+    moderately = b'{"name": ' + b"[" * 100 + b"]" * 100 + b"}"
+    body = assert_error(post_raw(client, moderately, headers=org["headers"]), 400, "invalid_json")
+    assert "nested deeper" in body["message"]
+
+
+def test_an_array_where_an_object_is_expected_is_a_400(client, org):
+    body = assert_error(post_raw(client, b"[1, 2]", headers=org["headers"]), 400, "invalid_json")
+    assert "object" in body["message"]
+    assert "array" in body["message"]
+
+
+def test_empty_body_is_a_400(client, org):
+    assert_error(post_raw(client, b"", headers=org["headers"]), 400, "invalid_json")
+
+
+def test_wrong_content_type_is_a_415(client, org):
+    assert_error(
+        post_raw(client, b"name=x", "application/x-www-form-urlencoded", org["headers"]), 415, "unsupported_media_type"
+    )
+
+
+def test_body_over_the_limit_is_a_413(config, org):
+    from app import create_app
+
+    small = create_app(Config(**{**config.__dict__, "max_body_bytes": 100}))
+    response = small.test_client().post(
+        "/v1/api-keys", data=b'{"name": "' + b"x" * 200 + b'"}', content_type="application/json", headers=org["headers"]
+    )
+    assert_error(response, 413, "payload_too_large")
+
+
+def test_an_unexpected_exception_is_a_json_500(app, client):
+    def explode():
+        raise RuntimeError("boom")
+
+    app.add_url_rule("/explode", "explode", explode)
+    body = assert_error(client.get("/explode"), 500, "internal_error")
+    assert "boom" not in body["message"]
+
+
+def test_redis_down_is_a_503_with_retry_after(config, redis):
+    from app import create_app
+
+    down = create_app(Config(**{**config.__dict__, "redis_url": "redis://127.0.0.1:1/0"}))
+
+    def enqueue():
+        current_app.queues["default"].enqueue("tests.fixtures.succeed")
+        return {"queued": True}, 202
+
+    down.add_url_rule("/enqueue", "enqueue", enqueue, methods=["POST"])
+    response = down.test_client().post("/enqueue")
+    body = assert_error(response, 503, "service_unavailable")
+    assert "Redis" in body["message"]
+    assert response.headers["Retry-After"]
+
+
+def test_database_down_is_a_503_with_retry_after(config, redis):
+    from app import create_app
+
+    down = create_app(Config(**{**config.__dict__, "database_url": "postgresql://nobody@127.0.0.1:1/none"}))
+    response = down.test_client().get("/v1/api-keys", headers={"Authorization": "Bearer hy_mgmt_x"})
+    body = assert_error(response, 503, "service_unavailable")
+    assert "database" in body["message"]
+    assert response.headers["Retry-After"]
