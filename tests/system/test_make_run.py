@@ -18,6 +18,26 @@ def port_is_open(port):
         return probe.connect_ex(("127.0.0.1", port)) == 0
 
 
+def use_as_a_newcomer(port: int, env: dict) -> None:
+    """Create an organization with the CLI, then an API key and a flow through the API."""
+    created = subprocess.run(
+        [os.path.join(VENV_BIN, "flask"), "--app", "app", "create-org", "Newcomer"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    headers = {"Authorization": f"Bearer {json.loads(created.stdout)['management_key']}"}
+    base = f"http://127.0.0.1:{port}/v1/api-keys"
+    assert http_json(base, {"name": "site", "endpoint_type": "signal_staging"}, headers)[0] == 201
+    status, listed = http_json(base, headers=headers)
+    assert status == 200
+    assert [k["name"] for k in listed["api_keys"]] == ["site"]
+    flows = f"http://127.0.0.1:{port}/v1/flows"
+    assert http_json(flows, {"name": "repo", "github_secret": "It's a Secret to Everybody"}, headers)[0] == 201
+
+
 @pytest.mark.slow
 def test_make_run_serves_with_an_embedded_redis_and_stops_on_ctrl_c(tmp_path):
     port = free_port()
@@ -44,22 +64,7 @@ def test_make_run_serves_with_an_embedded_redis_and_stops_on_ctrl_c(tmp_path):
         # make run generated an encryption key into var/, so secrets can be sealed.
         assert status == 200
         assert ready["checks"] == {"redis": "ok", "database": "ok", "encryption_key": "ok"}
-        created = subprocess.run(
-            [os.path.join(VENV_BIN, "flask"), "--app", "app", "create-org", "Newcomer"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        headers = {"Authorization": f"Bearer {json.loads(created.stdout)['management_key']}"}
-        base = f"http://127.0.0.1:{port}/v1/api-keys"
-        assert http_json(base, {"name": "site", "endpoint_type": "signal_staging"}, headers)[0] == 201
-        status, listed = http_json(base, headers=headers)
-        assert status == 200
-        assert [k["name"] for k in listed["api_keys"]] == ["site"]
-        flows = f"http://127.0.0.1:{port}/v1/flows"
-        assert http_json(flows, {"name": "repo", "github_secret": "It's a Secret to Everybody"}, headers)[0] == 201
+        use_as_a_newcomer(port, env)
     finally:
         os.killpg(supervisor.pid, signal.SIGINT)
         try:

@@ -115,13 +115,8 @@ def test_more_calls_than_one_round_trip_carries_are_sent_in_several(redis, redis
     assert trips >= 3
 
 
-@pytest.mark.slow
-def test_a_connection_lost_mid_answer_keeps_the_answers_already_read(redis, redis_url):
-    # A proxy in front of Redis passes the first reply, then drops the connection: the first call ran
-    # and keeps its answer; the others get the error (they ran too: Redis had them; hence no retry).
-    out = run_patched(
-        BATCHER_SETUP
-        + """
+# Three calls through a proxy that passes the first reply of the pipeline, then drops the connection.
+CUT_AFTER_FIRST_REPLY = """
     import gevent.event
     from gevent.server import StreamServer
     from gevent.socket import create_connection
@@ -168,9 +163,14 @@ def test_a_connection_lost_mid_answer_keeps_the_answers_already_read(redis, redi
     calls = [gevent.spawn(call, tag) for tag in ("a", "b", "c")]
     gevent.joinall(calls)
     print(json.dumps([g.value for g in calls]))
-    """,
-        redis_url,
-    )
+    """
+
+
+@pytest.mark.slow
+def test_a_connection_lost_mid_answer_keeps_the_answers_already_read(redis, redis_url):
+    # A proxy in front of Redis passes the first reply, then drops the connection: the first call ran
+    # and keeps its answer; the others get the error (they ran too: Redis had them; hence no retry).
+    out = run_patched(BATCHER_SETUP + CUT_AFTER_FIRST_REPLY, redis_url)
     assert out == [["a", 1], "connection error", "connection error"]
     assert int(redis.get("counter")) == 3
 

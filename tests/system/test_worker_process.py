@@ -30,10 +30,8 @@ from tests.helpers import (
 )
 
 
-@pytest.mark.slow
-def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(
-    app, config, client, org, signal_key, tmp_path
-):
+def start_worker(config, tmp_path, name: str) -> subprocess.Popen:
+    """Start `python worker.py` on a short heartbeat and maintenance interval, logging to tmp_path/<name>.log."""
     env = dict(
         os.environ,
         DATABASE_URL=config.database_url,
@@ -41,26 +39,24 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(
         WORKER_HEARTBEAT_TTL="4",
         WORKER_MAINTENANCE_INTERVAL="3",
     )
+    log = open(tmp_path / f"{name}.log", "w")
+    # A session of its own: SIGKILL goes to the whole group, as when the worker's machine dies, so
+    # the scheduler process RQ forks dies with it instead of living on as an orphan.
+    return subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
 
-    def start_worker(name):
-        log = open(tmp_path / f"{name}.log", "w")
-        # A session of its own: SIGKILL goes to the whole group, as when the worker's machine dies, so
-        # the scheduler process RQ forks dies with it instead of living on as an orphan.
-        return subprocess.Popen(
-            [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-        )
 
+@pytest.mark.slow
+def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(
+    app, config, client, org, signal_key, tmp_path
+):
     total = 30_000
     signals = [{"email": f"bulk{n % 500}@x.io", "event": "Imported", "n": n} for n in range(total)]
     import_id = client.post(f"{SIGNAL_BULK}/{signal_key}", json={"signals": signals}).get_json()["import_id"]
-    first = start_worker("first")
+    first = start_worker(config, tmp_path, "first")
     try:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            processed = import_status(client, org, import_id)["processed"]
-            if processed >= 3000:
-                break
-            time.sleep(0.05)
+        wait_until(lambda: import_status(client, org, import_id)["processed"] >= 3000, timeout=60, interval=0.05)
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
         killed_at = import_status(client, org, import_id)
@@ -68,7 +64,7 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    second = start_worker("second")
+    second = start_worker(config, tmp_path, "second")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and import_status(client, org, import_id)["status"] != "done":
