@@ -4,6 +4,7 @@ import base64
 import datetime
 
 import orjson
+from peewee import IntegerField
 
 from hookyard.core.errors import BadRequest
 
@@ -27,7 +28,7 @@ def decode_cursor(cursor: str):
 def paginate(query, id_field, *, limit: int, cursor: str | None):
     """Return one page of `query` ordered by `id_field` descending, and the cursor of the next page."""
     if cursor:
-        query = query.where(id_field < decode_cursor(cursor))
+        query = query.where(id_field < _id_for(id_field, decode_cursor(cursor)))
     rows = list(query.order_by(id_field.desc()).limit(limit + 1))
     if len(rows) <= limit:
         return rows, None
@@ -39,6 +40,7 @@ def paginate_by_time(query, time_field, id_field, *, limit: int, cursor: str | N
     """Return one page ordered by `time_field`, then `id_field`, descending: for ids that do not follow time."""
     if cursor:
         moment, last_id = _decode_time_cursor(cursor)
+        last_id = _id_for(id_field, last_id)
         query = query.where((time_field < moment) | ((time_field == moment) & (id_field < last_id)))
     rows = list(query.order_by(time_field.desc(), id_field.desc()).limit(limit + 1))
     if len(rows) <= limit:
@@ -63,8 +65,22 @@ def _decode_time_cursor(cursor: str):
     return moment, last_id
 
 
-def _unpack(cursor: str):
-    return orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+def _id_for(id_field, last_id):
+    """Return a cursor's id if it has the type of the column it is compared with; else the cursor was not ours.
+
+    Postgres refuses to compare a bigint column with text (and SQLite compares them silently wrong).
+    """
+    if isinstance(last_id, int) != isinstance(id_field, IntegerField):
+        raise _not_ours()
+    return last_id
+
+
+def _unpack(cursor: str) -> list:
+    """Return the JSON array a cursor of ours encodes; anything else raises ValueError."""
+    value = orjson.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+    if not isinstance(value, list):
+        raise ValueError("a cursor holds a JSON array")
+    return value
 
 
 def _not_ours() -> BadRequest:

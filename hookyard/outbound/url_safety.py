@@ -102,6 +102,8 @@ def parse_url(url: str) -> tuple[str, str, int, str]:
         raise UnsafeUrl("Only http and https URLs are allowed.")
     if not parts.hostname:
         raise UnsafeUrl("The URL has no host.")
+    if port == 0:
+        raise UnsafeUrl("Port 0 is not a port a receiver can listen on.")
     if parts.username or parts.password:
         raise UnsafeUrl("URLs with credentials are not allowed; use the signing secret to authenticate.")
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")

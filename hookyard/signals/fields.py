@@ -19,7 +19,7 @@ SEGMENT_EVENT_NAMES = {
     "alias": "alias",
 }
 EMAIL_PATHS = (("email",), ("traits", "email"), ("context", "traits", "email"), ("properties", "email"))
-SOURCE_SLUG = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+SOURCE_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 MAX_FIELD = 255
 
 
@@ -45,7 +45,7 @@ class SignalFields:
 
 def is_valid_source(slug: str) -> bool:
     """Tell whether a source slug is lower-case letters, digits, `_` and `-` (at most 64)."""
-    return bool(SOURCE_SLUG.match(slug))
+    return bool(SOURCE_SLUG.fullmatch(slug))
 
 
 def is_segment(payload: dict) -> bool:

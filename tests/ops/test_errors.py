@@ -1,5 +1,8 @@
 """One error vocabulary: every failure is JSON `{"error", "message"}` with the right status, never HTML."""
 
+import base64
+import json
+
 import pytest
 from flask import current_app
 
@@ -108,3 +111,14 @@ def test_database_down_is_a_503_with_retry_after(config, redis):
     body = assert_error(response, 503, "service_unavailable")
     assert "database" in body["message"]
     assert response.headers["Retry-After"]
+
+
+@pytest.mark.parametrize(
+    ("path", "position"),
+    [("/v1/signals", ["abc"]), ("/v1/webhooks", [7]), ("/v1/flows", ["2026-11-01T12:00:00", 7])],
+)
+def test_a_cursor_carrying_an_id_of_the_wrong_type_is_a_400(client, org, path, position):
+    cursor = base64.urlsafe_b64encode(json.dumps(position).encode()).decode().rstrip("=")
+    response = client.get(f"{path}?cursor={cursor}", headers=org["headers"])
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "invalid_cursor"

@@ -159,7 +159,6 @@ def test_a_url_with_a_bad_port_is_refused(url):
         parse_url(url)
 
 
-@pytest.mark.xfail(strict=True, reason="port 0 is read as falsy and silently becomes 80 (or 443)")
 def test_a_url_with_port_zero_is_refused():
     with pytest.raises(UnsafeUrl):
         parse_url("https://203.0.113.9:0/")
