@@ -310,7 +310,9 @@ class Activity(BaseModel):
     id = CharField(max_length=40, primary_key=True)  # act_...; derived from (ingress URL, externalId) when given
     organization = ForeignKeyField(Organization, on_delete="CASCADE")
     project = ForeignKeyField(Project, on_delete="CASCADE")
-    ingress_url = ForeignKeyField(IngressUrl, column_name="webhook_id", on_delete="CASCADE")
+    ingress_url = ForeignKeyField(
+        IngressUrl, column_name="webhook_id", object_id_name="ingress_url_id", on_delete="CASCADE"
+    )
     member = ForeignKeyField(Member, on_delete="RESTRICT")
     title = CharField(max_length=255)
     description = TextField(null=True)

@@ -22,7 +22,7 @@ sys.path.insert(0, ROOT)
 
 from playhouse.db_url import connect
 
-from app import MANAGEMENT_KEY_PREFIX, create_app
+from app import create_app
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
 from hookyard.core.credentials import (
@@ -36,6 +36,7 @@ from hookyard.core.db import (
     migrate,
 )
 from hookyard.devserver.embedded_redis import EmbeddedRedis
+from hookyard.ops.cli import MANAGEMENT_KEY_PREFIX
 from models import Organization, Signal
 
 TOTAL = int(os.environ.get("BENCH_QUEUE_SIGNALS", "1000000"))

@@ -20,8 +20,8 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from hookyard.core.db import db
+from hookyard.core.jobs import SHUTDOWN
 from hookyard.core.queues import TRANSIENT_ERRORS, make_queues
-from hookyard.core.worker import SHUTDOWN
 
 logger = logging.getLogger(__name__)
 

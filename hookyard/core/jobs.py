@@ -8,6 +8,7 @@ runs a job, `current()` returns its JobContext; outside a worker there is none, 
 
 import contextlib
 import contextvars
+import threading
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -17,6 +18,10 @@ from rq import Queue, get_current_job
 from hookyard.core.config import Config
 from hookyard.core.credentials import SecretBox
 from hookyard.core.queues import make_queues
+
+# Set by the worker on SIGTERM: long jobs (drains, dispatches) finish what is in hand and start nothing
+# new, so a warm shutdown on a deploy ends within DELIVERY_TIMEOUT instead of when a backlog is sent.
+SHUTDOWN = threading.Event()
 
 _current: contextvars.ContextVar["JobContext"] = contextvars.ContextVar("hookyard_job_context")
 

@@ -14,14 +14,10 @@ from rq import SimpleWorker
 from hookyard.core import metrics
 from hookyard.core.config import Config
 from hookyard.core.db import db
-from hookyard.core.jobs import JobContext, activated
+from hookyard.core.jobs import SHUTDOWN, JobContext, activated
 from hookyard.core.queues import connect_redis, make_queues
 
 logger = logging.getLogger("hookyard.worker")
-
-# Set on SIGTERM: long jobs (drains, dispatches) finish what is in hand and start nothing new, so a
-# warm shutdown on a deploy ends within DELIVERY_TIMEOUT instead of when a backlog is sent.
-SHUTDOWN = threading.Event()
 
 Sweep = Callable[[JobContext], None]
 

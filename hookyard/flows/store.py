@@ -1,6 +1,6 @@
 """Storing flow events (worker side): log each one, fan out the originals as `flow.<event>`.
 
-The drain job claims up to CLAIM_SIZE buffered events at a time and stores them in one transaction:
+The drain job (jobs.py) claims up to CLAIM_SIZE buffered events at a time and stores them in one transaction:
 each is logged, and each original is published (the outbound event and its deliveries), so the log
 and the fan-out commit together. A claim may be stored twice (a worker died after committing): an
 event's id is fixed by the request, so the second time finds it logged and does nothing. Two copies
@@ -10,11 +10,11 @@ the winner and not published.
 
 import datetime
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import orjson
 
-from hookyard.core.clock import utcnow
+from hookyard.core.clock import iso_z, utcnow
 from hookyard.core.credentials import new_public_id
 from hookyard.flows.keys import FlowKeys
 from hookyard.outbound.publish import SubscriberCache, publish_new_events
@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 class Outcome:
     stored: int = 0
     published: int = 0
-    duplicates: list = field(default_factory=list)
 
 
 def parse_item(item: bytes) -> dict:
@@ -157,7 +156,7 @@ def _outbound_data(envelope: dict, received_at: datetime.datetime) -> dict:
         "event": envelope["event"],
         "source": envelope["source"],
         "verified": envelope["verified"],
-        "received_at": received_at.isoformat(timespec="milliseconds") + "Z",
+        "received_at": iso_z(received_at),
         "timestamp": envelope.get("timestamp"),
         "payload": envelope["data"],
     }

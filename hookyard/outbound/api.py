@@ -4,7 +4,7 @@ import datetime
 
 from flask import Blueprint, current_app, g
 
-from hookyard.core.clock import utcnow
+from hookyard.core.clock import iso_z, utcnow
 from hookyard.core.credentials import new_public_id
 from hookyard.core.errors import BadRequest, ValidationFailed
 from hookyard.core.http import (
@@ -140,7 +140,7 @@ def get_webhook_secret(endpoint_id):
     endpoint = _endpoint(endpoint_id)
     return {
         "secret": current_secret_box().open(endpoint.secret_encrypted),
-        "previous_secret_expires_at": _stamp(endpoint.previous_secret_expires_at),
+        "previous_secret_expires_at": iso_z(endpoint.previous_secret_expires_at),
     }
 
 
@@ -156,11 +156,7 @@ def rotate_webhook_secret(endpoint_id):
     endpoint.secret_encrypted = current_secret_box().seal(secret)
     endpoint.updated_at = now
     endpoint.save()
-    return {"secret": secret, "previous_secret_expires_at": _stamp(endpoint.previous_secret_expires_at)}
-
-
-def _stamp(moment):
-    return None if moment is None else moment.isoformat(timespec="milliseconds") + "Z"
+    return {"secret": secret, "previous_secret_expires_at": iso_z(endpoint.previous_secret_expires_at)}
 
 
 @bp.get("/event-types")

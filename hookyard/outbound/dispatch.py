@@ -20,7 +20,7 @@ from peewee import fn
 from hookyard.core.clock import utcnow
 from hookyard.core.credentials import SecretBox
 from hookyard.core.db import db, insert_rows
-from hookyard.core.worker import SHUTDOWN
+from hookyard.core.jobs import SHUTDOWN
 from hookyard.outbound.signing import signature_headers
 from hookyard.outbound.url_safety import UnsafeUrl, check_url
 from models import Delivery, DeliveryAttempt, Endpoint, Event

@@ -10,7 +10,7 @@ import datetime
 import orjson
 import peewee
 
-from hookyard.core.clock import utcnow
+from hookyard.core.clock import iso_z, utcnow
 from hookyard.core.credentials import new_public_id
 from hookyard.core.db import db, insert_rows
 from hookyard.outbound.event_types import subscribed
@@ -19,7 +19,7 @@ from models import Delivery, Endpoint, Event
 
 def event_body(event_id: str, event_type: str, created_at: datetime.datetime, data: dict) -> str:
     """Return the JSON every delivery of an event sends: `{"id", "type", "created_at", "data"}`."""
-    stamp = created_at.isoformat(timespec="milliseconds") + "Z"
+    stamp = iso_z(created_at)
     return orjson.dumps({"id": event_id, "type": event_type, "created_at": stamp, "data": data}).decode()
 
 

@@ -1,17 +1,17 @@
-"""Storing signals in the worker: dedupe, leads, identity links, cold storage and rehydration.
+"""Storing signals in the worker: dedupe, leads, identity links, cold storage, and what settles after commit.
 
 `store_signals` runs inside the caller's transaction and is idempotent: every signal arrives with
 its permanent id, so running a chunk twice stores nothing twice. Dedupe is the database's unique
-index on (organization, dedupe key), not a read-then-write check. `rehydrate` runs after commit, on
-both sides of a race: a cold signal committed after an identify's rehydration is picked up by its
-own rehydration, and vice versa, so the result does not depend on order or concurrency.
+index on (organization, dedupe key), not a read-then-write check. What it leaves for after the
+commit (aliases to follow, cold signals to rehydrate: identities.py) is in its StoreResult; that
+runs on both sides of a race, so the result does not depend on order or concurrency.
 """
 
 import datetime
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from hookyard.core.clock import utcnow
+from hookyard.core.clock import iso_z, utcnow
 from hookyard.core.db import insert_rows
 from hookyard.mapping.apply import Candidate, map_new_signals
 from hookyard.signals.fields import SignalFields, dedupe_key, identifier, read_fields
@@ -67,7 +67,7 @@ def lead_fields_from_traits(traits: dict) -> dict:
 
 
 def store_signals(envelopes: list[dict]) -> StoreResult:
-    """Store a chunk of accepted signals; call inside a transaction, then `rehydrate` after commit."""
+    """Store a chunk of accepted signals; call inside a transaction, then `jobs.settle` after commit."""
     result = StoreResult()
     by_organization = defaultdict(list)
     for entry in envelopes:
@@ -97,7 +97,8 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
         lead_id = leads.get(fields.email) if fields.email else None
         if lead_id is None:
             lead_id = next((links[identity] for identity in fields.identities if identity in links), None)
-            result.identities[organization_id].update(fields.identities)  # cold: settle rehydrates it
+        if lead_id is None:  # cold: settle rehydrates it once an identity is linked
+            result.identities[organization_id].update(fields.identities)
         rows.append(_signal_row(organization_id, entry, fields, lead_id))
     insert_rows(Signal, rows)
     inserted = _existing_ids([row["id"] for row in rows])
@@ -125,7 +126,7 @@ def _received_event(row: dict) -> dict:
     """Return what a signal.received event says of a stored signal row."""
     return {"id": row["id"], "organization_id": row["organization"], "source": row["source"], "event": row["event"],
             "email": row["email"], "lead_id": row["lead"], "cold_storage": row["cold_storage"],
-            "received_at": row["received_at"].isoformat(timespec="milliseconds") + "Z"}  # fmt: skip
+            "received_at": iso_z(row["received_at"])}  # fmt: skip
 
 
 def _existing_ids(ids: list[int]) -> set[int]:

@@ -25,6 +25,7 @@ def test_the_seed_example_is_accepted_and_stored(client, org, project, run_jobs)
     assert stored["endTime"] == "2024-01-15T10:45:00.000Z"
     assert stored["memberEmail"] == "agent@example.com"
     assert stored["projectId"] == project["id"]
+    assert stored["webhookId"] == project["webhook"]["id"]
     assert stored["metadata"] == {"callDuration": 900, "customerSatisfaction": 5}
     assert stored["trigger"] == "phone_call"
     assert stored["event"] == "support_call_completed"
@@ -160,6 +161,7 @@ def test_activities_publish_created_then_updated_events(client, org, project, re
     assert [event["type"] for event in received] == ["activity.created", "activity.updated"]
     assert received[1]["data"]["title"] == "Inquiry escalated"
     assert received[1]["data"]["externalId"] == "call-log-9876"
+    assert received[1]["data"]["webhookId"] == project["webhook"]["id"]
     request = receiver.received()[0]
     headers = {name.lower(): value for name, value in request["headers"].items()}
     Webhook(hook["secret"]).verify(request["body"], headers)  # raises if the signature is wrong
