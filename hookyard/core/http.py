@@ -7,7 +7,7 @@ from marshmallow import ValidationError
 from hookyard.core.config import Config
 from hookyard.core.credentials import SecretBox, hash_credential
 from hookyard.core.errors import NotFound, Unauthorized, ValidationFailed
-from hookyard.core.jsonbody import read_json
+from hookyard.core.jsonbody import NUL_MESSAGE, nul_paths, read_json
 from models import Organization
 from schemas import list_args_schema
 
@@ -61,25 +61,10 @@ def load(schema, data, *, partial=False):
         loaded = schema.load(data, partial=partial)
     except ValidationError as error:
         raise ValidationFailed(error.messages) from None
-    holding_nul = sorted(name for name, value in loaded.items() if _holds_nul(value))
-    if holding_nul:  # Postgres cannot store it in text; no one means it
-        raise ValidationFailed({name: ["Must not contain the NUL character (\\u0000)."] for name in holding_nul})
+    holding_nul = sorted({path.split(".", 1)[0] for path in nul_paths(loaded)})  # named by the field
+    if holding_nul:
+        raise ValidationFailed({name: [NUL_MESSAGE] for name in holding_nul})
     return loaded
-
-
-def _holds_nul(value) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, dict):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, (list, tuple)):
-            stack.extend(item)
-    return False
 
 
 def load_body(schema, *, partial=False):

@@ -4,7 +4,7 @@ import orjson
 from flask import Request
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from hookyard.core.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType
+from hookyard.core.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 
 MAX_DEPTH = 64
 JSON_TYPES = ("application/json",)
@@ -83,3 +83,41 @@ def _json_type_name(python_type: type) -> str:
         float: "number",
         type(None): "null",
     }.get(python_type, python_type.__name__)
+
+
+NUL_MESSAGE = "Must not contain the NUL character (\\u0000)."
+ESCAPED_NUL = b"\\u0000"  # how a NUL must appear in JSON text: raw control characters are invalid there
+
+
+def nul_paths(value) -> list[str]:
+    """Return the dotted paths (`traits.name`, `items.0`) of the strings in a document, keys included, that
+    hold a NUL character.
+
+    Refusing these everywhere is the one rule for every text column: Postgres cannot store a NUL in text,
+    SQLite would, and no sender means one.
+    """
+    found, stack = [], [(value, "")]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, str):
+            if "\x00" in node:
+                found.append(path or "(the value)")
+        elif isinstance(node, dict):
+            for key, child in node.items():
+                child_path = f"{path}.{key}" if path else str(key)
+                if "\x00" in key:
+                    found.append(child_path.replace("\x00", "\\u0000"))
+                stack.append((child, child_path.replace("\x00", "\\u0000")))
+        elif isinstance(node, (list, tuple)):
+            stack.extend((child, f"{path}.{index}" if path else str(index)) for index, child in enumerate(node))
+    return sorted(set(found))
+
+
+def refuse_nul(document, raw: bytes | None = None, message: str = "The request body has invalid fields.") -> None:
+    """Answer 400 naming every field of `document` that holds a NUL; `raw`, its JSON text, skips the search
+    when it cannot hold one."""
+    if raw is not None and ESCAPED_NUL not in raw:
+        return
+    paths = nul_paths(document)
+    if paths:
+        raise ValidationFailed({path: [NUL_MESSAGE] for path in paths}, message)

@@ -35,7 +35,7 @@ from hookyard.core.errors import (
     ValidationFailed,
 )
 from hookyard.core.greenlets import script_caller
-from hookyard.core.jsonbody import is_json_mimetype, parse_json
+from hookyard.core.jsonbody import is_json_mimetype, parse_json, refuse_nul
 from hookyard.core.queues import INGEST_QUEUE
 from hookyard.flows.jobs import drain_flow_events
 from hookyard.flows.keys import FlowKeys
@@ -216,6 +216,7 @@ def read_body(raw: bytes, mimetype: str, headers):
     body = parse_json(raw)
     if not isinstance(body, dict):
         raise InvalidJson("The request body must be a JSON object.")
+    refuse_nul(body, raw)
     return body
 
 

@@ -13,7 +13,15 @@ from hookyard.core import greenlets
 from hookyard.core.credentials import new_public_id
 from hookyard.core.errors import BadRequest, InvalidJson, PayloadTooLarge, ValidationFailed
 from hookyard.core.http import current_config
-from hookyard.core.jsonbody import parse_json, read_json, read_raw_body, require_json_content_type
+from hookyard.core.jsonbody import (
+    ESCAPED_NUL,
+    NUL_MESSAGE,
+    nul_paths,
+    parse_json,
+    read_json,
+    read_raw_body,
+    require_json_content_type,
+)
 from hookyard.core.openapi import documented
 from hookyard.keys.auth import authenticate_api_key
 from hookyard.signals.fields import detect_source, is_valid_source, read_fields
@@ -56,11 +64,13 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-def _signal_errors(item) -> dict | None:
+def _signal_errors(item, may_hold_nul: bool) -> dict | None:
     """Return the error body for a batch item that cannot be accepted, or None."""
     if not isinstance(item, dict):
         return {"error": "invalid_signal", "message": "Each signal must be a JSON object."}
     errors = signal_in_schema.validate(item)
+    if may_hold_nul:
+        errors.update({path: [NUL_MESSAGE] for path in nul_paths(item)})
     if errors:
         return {"error": "validation_failed", "message": "The signal has invalid fields.", "errors": errors}
     return None
@@ -75,12 +85,13 @@ def _prepare(
 ):
     """Split items into acceptable (index, source, fields, payload) and rejected rows, by index."""
     good, bad = [], dict(rejected_rows or {})
+    may_hold_nul = ESCAPED_NUL in request.get_data(cache=True)  # the body is read already: no second read
     for index, item in enumerate(items):
         if index % PAUSE_EVERY == PAUSE_EVERY - 1:
             greenlets.pause()
         if index in bad:
             continue
-        error = _signal_errors(item)
+        error = _signal_errors(item, may_hold_nul)
         if error is not None:
             bad[index] = {"index": index, "error": error}
             continue
@@ -114,6 +125,8 @@ def receive_signal(api_key, source=None):
     if not isinstance(payload, dict):
         raise InvalidJson("A signal must be a JSON object.")
     errors = signal_in_schema.validate(payload)
+    if ESCAPED_NUL in raw:
+        errors.update({path: [NUL_MESSAGE] for path in nul_paths(payload)})
     if errors:
         raise ValidationFailed(errors, "The signal has invalid fields.")
     signal_source = detect_source(payload, url_source, _slug(request.headers.get("X-Source"), "X-Source"))

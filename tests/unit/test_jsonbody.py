@@ -3,13 +3,15 @@
 import pytest
 from flask import Request
 
-from hookyard.core.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType
+from hookyard.core.errors import InvalidJson, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from hookyard.core.jsonbody import (
     check_depth,
     is_json_mimetype,
+    nul_paths,
     parse_json,
     read_json,
     read_raw_body,
+    refuse_nul,
     require_json_content_type,
 )
 
@@ -210,3 +212,27 @@ def test_read_json_accepts_an_array_when_it_expects_an_object_or_an_array():
 def test_read_json_names_every_type_it_expects():
     with pytest.raises(InvalidJson, match="must be a JSON object or array, got string"):
         read_json(json_request(b'"x"'), expect=(dict, list))
+
+
+def test_nul_paths_name_each_string_holding_a_nul_by_its_dotted_path():
+    document = {"event": "a\x00", "traits": {"name": "b\x00", "ok": "c"}, "items": ["d", "e\x00"]}
+    assert nul_paths(document) == ["event", "items.1", "traits.name"]
+
+
+def test_nul_paths_name_a_key_holding_a_nul_with_the_nul_escaped():
+    assert nul_paths({"k\x00y": 1}) == ["k\\u0000y"]
+
+
+def test_nul_paths_find_nothing_in_a_document_without_one():
+    assert nul_paths({"event": "\\u0000", "n": 1, "list": [None, True, 2.5]}) == []
+
+
+def test_refuse_nul_answers_400_naming_every_field():
+    with pytest.raises(ValidationFailed) as refused:
+        refuse_nul({"a": "x\x00", "b": {"c": "\x00"}})
+    assert refused.value.status == 400
+    assert set(refused.value.errors) == {"a", "b.c"}
+
+
+def test_refuse_nul_skips_the_search_when_the_json_text_holds_no_escaped_nul():
+    refuse_nul({"a": "x\x00"}, raw=b'{"a": "x"}')  # the text is what was sent: it cannot hold a NUL
