@@ -60,6 +60,10 @@ return #items
 """
 
 
+class ClaimTaken(Exception):
+    """Another run stored this claim already: the job stops, and nothing is set aside."""
+
+
 class BufferKeys:
     """The Redis keys of one buffer (`signals`, `flows`) under one prefix."""
 
@@ -124,21 +128,28 @@ def drain(keys: BufferKeys, claim_size: int, store: Callable[[list[bytes]], int]
             return count
 
 
-def store_isolating(redis, keys: BufferKeys, items: list[bytes], store: Callable, on_dead_letter=None) -> list:
+def store_isolating(
+    redis, keys: BufferKeys, items: list[bytes], store: Callable, on_dead_letter=None, finish=None
+) -> list:
     """Run `store(items)` in one transaction; if it fails, store item by item and set aside the bad ones.
 
     Returns the results of the `store` calls that committed. A transient error (the database is away,
     the job timed out) is raised as it is: the job fails, RQ retries it, the claim is kept. An item
-    that fails alone goes to the dead-letter list with its error, and `on_dead_letter(item)` runs.
+    that fails alone goes to the dead-letter list with its error, and `on_dead_letter(item, error)` runs.
+    `finish(results, set_aside)` records the claim's outcome: in the claim's own transaction, or after
+    the items were stored one by one, in a transaction of its own.
     """
     try:
         with db.atomic():
-            return [store(items)]
-    except TRANSIENT_ERRORS:
+            results = [store(items)]
+            if finish is not None:
+                finish(results, 0)
+            return results
+    except (*TRANSIENT_ERRORS, ClaimTaken):
         raise
     except Exception:
         logger.exception("storing a claim of %d items from %s failed; storing them one by one", len(items), keys.buffer)
-    results = []
+    results, set_aside = [], 0
     for item in items:
         try:
             with db.atomic():
@@ -146,10 +157,14 @@ def store_isolating(redis, keys: BufferKeys, items: list[bytes], store: Callable
         except TRANSIENT_ERRORS:
             raise
         except Exception as error:
+            set_aside += 1
             logger.error("an item of %s could not be stored (%s); kept in %s", keys.buffer, error, keys.dead_letter)
             redis.rpush(keys.dead_letter, orjson.dumps({"item": item.decode(errors="replace"), "error": str(error)}))
             if on_dead_letter is not None:
-                on_dead_letter(item)
+                on_dead_letter(item, error)
+    if finish is not None:
+        with db.atomic():
+            finish(results, set_aside)
     return results
 
 

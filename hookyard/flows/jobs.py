@@ -38,7 +38,7 @@ def store_claim(context: JobContext, items: list[bytes]) -> Outcome:
         flow_buffer_keys(context.prefix),
         items,
         store,
-        on_dead_letter=lambda item: release_claim(context.redis, context.prefix, item),
+        on_dead_letter=lambda item, _error: release_claim(context.redis, context.prefix, item),
     )
     return Outcome(
         stored=sum(result.stored for result in results), published=sum(result.published for result in results)

@@ -176,10 +176,12 @@ def put_rate_limits():
 @bp.get("/imports/<import_id>")
 @documented(responses={200: import_schema}, errors=(404,), tags=("signal staging",))
 def get_import(import_id):
-    """Show a bulk import's progress: status, total, processed, duplicates, failed."""
+    """Show a bulk import's progress: status, total, processed, duplicates, failed, and rows set aside."""
     record = SignalImport.get_or_none((SignalImport.id == import_id) & (SignalImport.organization == g.organization))
     if record is not None:
-        return import_schema.dump(record)
+        failures = current_app.redis.hgetall(_intake().keys.import_failures(import_id))
+        errors = sorted(({"id": int(key), "error": error.decode()} for key, error in failures.items()), key=_by_id)
+        return {**import_schema.dump(record), "errors": errors}
     meta = current_app.redis.hgetall(_intake().keys.import_meta(import_id))
     meta = {key.decode(): value.decode() for key, value in meta.items()}
     if not meta or int(meta["organization_id"]) != g.organization.id:
@@ -191,6 +193,11 @@ def get_import(import_id):
         "processed": 0,
         "duplicates": 0,
         "failed": int(meta["failed"]),
+        "errors": [],
         "created_at": None,
         "finished_at": None,
     }
+
+
+def _by_id(row: dict) -> int:
+    return row["id"]

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 
 CLAIM_SIZE = 500  # signals stored per transaction by the drain job
 IMPORT_TIMEOUT = 3600
+IMPORT_FAILURES_TTL = 30 * 24 * 3600  # as long as the import's own record in Redis
 
 
 def drain_signals() -> int:
@@ -129,17 +130,18 @@ def enqueue_import(queue, import_id: str, **options):
 
 
 def import_signals(import_id: str) -> int:
-    """Store a bulk import chunk by chunk, its progress advanced in each chunk's transaction."""
+    """Store a bulk import chunk by chunk, its progress advanced in each chunk's transaction.
+
+    A row that cannot be stored even on its own is set aside (the dead letter, the import's `failed` and
+    its `errors`) and the rest of its chunk stored: one bad row never stops an import.
+    """
     context = jobs.current()
     keys = SignalKeys(context.prefix)
     record = _import_record(context, keys, import_id)
     publisher = Publisher(context.max_attempts)
     for chunk in range(record.next_chunk, record.chunks):
         envelopes = orjson.loads(context.redis.lindex(keys.import_chunks(import_id), chunk))
-        with db.atomic():
-            result = store_signals(envelopes)
-            publish_stored_signals(publisher, result)
-            _advance_import(import_id, chunk, len(envelopes), len(result.duplicates))
+        result = _import_chunk(context, keys, import_id, chunk, envelopes, publisher)
         settle(context, result, publisher)
     dispatch_published(context, publisher)
     SignalImport.update(status="done", finished_at=utcnow()).where(SignalImport.id == import_id).execute()
@@ -147,19 +149,44 @@ def import_signals(import_id: str) -> int:
     return record.total
 
 
-def _advance_import(import_id: str, chunk: int, processed: int, duplicates: int) -> None:
-    """Record a stored chunk in the import's progress; refuse a chunk another run stored already."""
+def _import_chunk(context, keys: SignalKeys, import_id: str, chunk: int, envelopes: list, publisher) -> StoreResult:
+    """Store one chunk of an import and advance its progress; set aside rows that cannot be stored."""
+
+    def store(items: list[bytes]) -> StoreResult:
+        stored = store_signals([orjson.loads(item) for item in items])
+        publish_stored_signals(publisher, stored)
+        return stored
+
+    def finish(results: list[StoreResult], set_aside: int) -> None:
+        duplicates = sum(len(stored.duplicates) for stored in results)
+        _advance_import(import_id, chunk, len(envelopes) - set_aside, duplicates, set_aside)
+
+    def record_failure(item: bytes, error: Exception) -> None:
+        failures = keys.import_failures(import_id)
+        context.redis.hset(failures, str(orjson.loads(item)["id"]), str(error)[:500])
+        context.redis.expire(failures, IMPORT_FAILURES_TTL)
+
+    items = [orjson.dumps(envelope) for envelope in envelopes]
+    result = StoreResult()
+    for stored in buffer.store_isolating(context.redis, keys, items, store, record_failure, finish):
+        result.merge(stored)
+    return result
+
+
+def _advance_import(import_id: str, chunk: int, processed: int, duplicates: int, failed: int) -> None:
+    """Record a stored chunk in the import's progress; stop if another run stored it already."""
     advanced = (
         SignalImport.update(
             next_chunk=chunk + 1,
             processed=SignalImport.processed + processed,
             duplicates=SignalImport.duplicates + duplicates,
+            failed=SignalImport.failed + failed,
         )
         .where((SignalImport.id == import_id) & (SignalImport.next_chunk == chunk))
         .execute()
     )
     if not advanced:
-        raise RuntimeError(f"import {import_id} chunk {chunk} was stored by another run")
+        raise buffer.ClaimTaken(f"import {import_id} chunk {chunk} was stored by another run")
 
 
 def _import_record(context: JobContext, keys: SignalKeys, import_id: str) -> SignalImport:

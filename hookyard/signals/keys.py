@@ -34,6 +34,9 @@ class SignalKeys(BufferKeys):
     def import_chunks(self, import_id: str) -> str:
         return f"{self.prefix}:imports:{import_id}:chunks"
 
+    def import_failures(self, import_id: str) -> str:
+        return f"{self.prefix}:imports:{import_id}:failures"
+
     def import_meta(self, import_id: str) -> str:
         return f"{self.prefix}:imports:{import_id}"
 

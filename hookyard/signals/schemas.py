@@ -134,13 +134,22 @@ class RateLimitSchema(Schema):
     overages_enabled = fields.Boolean(required=True)
 
 
+class ImportFailureSchema(Schema):
+    id = fields.Integer()
+    error = fields.String()
+
+
 class ImportSchema(Schema):
     id = fields.String()
     status = fields.String(metadata={"description": "queued, processing or done"})
     total = fields.Integer()
     processed = fields.Integer()
     duplicates = fields.Integer()
-    failed = fields.Integer()
+    failed = fields.Integer(metadata={"description": "Rows refused in the request, and rows set aside in storing."})
+    errors = fields.List(
+        fields.Nested(ImportFailureSchema),
+        metadata={"description": "The rows set aside in storing: the signal id and why (kept 30 days)."},
+    )
     created_at = UtcDateTime(allow_none=True)
     finished_at = UtcDateTime(allow_none=True)
 

@@ -194,3 +194,28 @@ def test_the_sweep_gives_back_a_gone_jobs_claim_and_restarts_a_stalled_import(
     redis.delete(keys.sweep_lock)
     sweep_signals(job_context)  # nothing left to recover
     assert ingest.count == 0
+
+
+def test_a_row_that_cannot_be_stored_is_set_aside_and_the_rest_of_the_import_stored(
+    app, client, org, signal_key, run_jobs, redis
+):
+    from rq.job import Job
+
+    rows = [{"email": f"u{n % 50}@x.io", "event": "Imported", "n": n} for n in range(3000)]
+    answer = client.post(f"{SIGNAL_BULK}/{signal_key}", json={"signals": rows}).get_json()
+    job = Job.fetch(f"import-{answer['import_id']}", connection=redis)
+    # Row 1,500 breaks in the worker, as a row accepted by an earlier release, or by a bug, would.
+    chunks = f"hy:imports:{answer['import_id']}:chunks"
+    chunk = orjson.loads(redis.lindex(chunks, 1))
+    chunk[500]["p"] = ["not", "an", "object"]
+    redis.lset(chunks, 1, orjson.dumps(chunk))
+    run_jobs()
+    status = import_status(client, org, answer["import_id"])
+    assert status["status"] == "done"
+    assert status["processed"] == 2999
+    assert status["failed"] == 1
+    assert [failure["id"] for failure in status["errors"]] == [chunk[500]["id"]]
+    assert Signal.select().count() == 2999
+    assert job.get_status(refresh=True) == "finished"  # no failures, no retries
+    (dead,) = redis.lrange("hy:signals:dead-letter", 0, -1)
+    assert orjson.loads(orjson.loads(dead)["item"])["id"] == chunk[500]["id"]
