@@ -19,11 +19,18 @@ def read_raw_body(request: Request, max_bytes: int | None = None) -> bytes:
     """Return the raw body, refusing it with a 413 past `max_bytes` before it is read."""
     if max_bytes is not None:
         request.max_content_length = max_bytes
+    limit = request.max_content_length
+    too_large = PayloadTooLarge(f"The request body is larger than the {limit} bytes this endpoint accepts.")
     try:
-        return request.get_data(cache=True)
+        data = request.get_data(cache=True)
     except RequestEntityTooLarge:
-        limit = request.max_content_length
-        raise PayloadTooLarge(f"The request body is larger than the {limit} bytes this endpoint accepts.") from None
+        raise too_large from None
+    # A chunked body has no Content-Length: werkzeug stops reading at the limit instead of refusing it,
+    # so look for one byte more in what the server is still holding.
+    if request.content_length is None and limit is not None and len(data) >= limit:
+        if request.environ["wsgi.input"].read(1):
+            raise too_large
+    return data
 
 
 def require_json_content_type(request: Request, allowed=()) -> str:

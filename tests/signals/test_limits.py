@@ -1,12 +1,14 @@
 """Signal staging refusals: keys and secrets, bad bodies, sizes, plan limits, usage, Redis down."""
 
 import datetime
+import io
+import json
 
 import pytest
 
 from hookyard.core.config import Config
 from models import ApiKey
-from tests.helpers import SIGNAL_WEBHOOK
+from tests.helpers import SIGNAL_BULK, SIGNAL_WEBHOOK
 
 
 def assert_error(response, status, code):
@@ -90,6 +92,34 @@ def test_validation_names_every_bad_field(client, signal_key):
 def test_a_signal_over_256_kb_is_a_413(client, signal_key):
     response = client.post(f"{SIGNAL_WEBHOOK}/{signal_key}", json={"event": "big", "blob": "x" * (256 * 1024)})
     assert_error(response, 413, "payload_too_large")
+
+
+def post_chunked(client, path, body: bytes, content_type="application/json"):
+    """Post `body` as gunicorn hands a chunked request to the app: no Content-Length, the input terminated."""
+    headers = {"Transfer-Encoding": "chunked", "Content-Type": content_type}
+    environ = {"wsgi.input_terminated": True}
+    return client.post(path, input_stream=io.BytesIO(body), headers=headers, environ_overrides=environ)
+
+
+def test_a_chunked_signal_over_256_kb_is_a_413(client, signal_key):
+    body = json.dumps({"event": "big", "blob": "x" * (300 * 1024)}).encode()
+    assert_error(post_chunked(client, f"{SIGNAL_WEBHOOK}/{signal_key}", body), 413, "payload_too_large")
+
+
+def test_a_chunked_signal_within_the_limit_is_accepted(client, signal_key):
+    body = json.dumps({"email": "ann@x.io", "blob": "x" * 1000}).encode()
+    assert post_chunked(client, f"{SIGNAL_WEBHOOK}/{signal_key}", body).status_code == 202
+
+
+def test_a_chunked_bulk_import_over_the_limit_is_a_413_and_nothing_is_accepted(app, config, org, signal_key):
+    from app import create_app
+
+    small = create_app(Config(**{**config.__dict__, "max_bulk_bytes": 100_000})).test_client()
+    lines = b"\n".join(json.dumps({"email": f"u{n}@x.io", "event": "Imported"}).encode() for n in range(3000))
+    assert len(lines) > 100_000
+    response = post_chunked(small, f"{SIGNAL_BULK}/{signal_key}", lines, "application/x-ndjson")
+    assert_error(response, 413, "payload_too_large")
+    assert small.get("/v1/usage", headers=org["headers"]).get_json()["raw_signals"] == 0
 
 
 def test_nothing_refused_is_counted(client, org, signal_key):
