@@ -14,6 +14,7 @@ from hookyard.core import errors, metrics
 from hookyard.core.config import Config
 from hookyard.core.db import bind_database, db
 from hookyard.core.errors import BadRequest
+from hookyard.core.http import IdConverter
 from hookyard.core.queues import INGEST_QUEUE, connect_redis, make_queues
 from hookyard.flows import api as flow_api
 from hookyard.flows import ingress as flow_ingress
@@ -58,6 +59,7 @@ def create_app(config: Config | None = None) -> Flask:
             app.redis, SignalKeys(config.redis_prefix), app.queues[INGEST_QUEUE]
         )
         app.extensions["flow_scripts"] = FlowScripts(app.redis)
+    app.url_map.converters["int"] = IdConverter  # before the rules are bound
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     register_request_hooks(app)

@@ -6,7 +6,10 @@ only: no database, no Redis.
 
 import datetime
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+MAX_BIGINT = 2**63 - 1  # the largest id a BIGINT column holds
+MAX_INT = 2**31 - 1  # the largest value an INTEGER column holds on Postgres
 
 
 class UtcDateTime(fields.DateTime):
@@ -22,7 +25,10 @@ class UtcDateTime(fields.DateTime):
     def _deserialize(self, value, attr, data, **kwargs):
         parsed = super()._deserialize(value, attr, data, **kwargs)
         if parsed.tzinfo is not None:
-            parsed = parsed.astimezone(datetime.UTC).replace(tzinfo=None)
+            try:
+                parsed = parsed.astimezone(datetime.UTC).replace(tzinfo=None)
+            except OverflowError:
+                raise ValidationError("In UTC this time falls outside the years 1 to 9999.") from None
         return parsed
 
 

@@ -3,13 +3,21 @@ arguments, and finding an organization's own record or answering 404."""
 
 from flask import current_app, g, request
 from marshmallow import ValidationError
+from werkzeug.routing import IntegerConverter
 
 from hookyard.core.config import Config
 from hookyard.core.credentials import SecretBox, hash_credential
 from hookyard.core.errors import NotFound, Unauthorized, ValidationFailed
 from hookyard.core.jsonbody import NUL_MESSAGE, nul_paths, read_json
 from models import Organization
-from schemas import list_args_schema
+from schemas import MAX_BIGINT, list_args_schema
+
+
+class IdConverter(IntegerConverter):
+    """The `int` of URL rules, up to the largest id a BIGINT holds: a longer number is no resource (404)."""
+
+    def __init__(self, url_map, fixed_digits=0, min=None, max=MAX_BIGINT, signed=False):
+        super().__init__(url_map, fixed_digits=fixed_digits, min=min, max=max, signed=signed)
 
 
 def current_config() -> Config:

@@ -1,5 +1,6 @@
 """The signal queue and mapping rules (management API): what arrived unmapped, and the rules that name it."""
 
+import re
 import time
 
 from flask import Blueprint, current_app, g, request
@@ -32,6 +33,7 @@ bp = Blueprint("mapping", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
 
 TAGS = ("signal queue and mapping",)
+JOB_ID_SHAPE = re.compile(r"[A-Za-z0-9_-]{1,64}")
 APPLY_WAIT = 2.0  # seconds an apply request waits for its job before answering with the job to follow
 
 
@@ -173,10 +175,12 @@ def apply_mapping_rule(rule_id):
 @documented(responses={200: apply_result_schema}, errors=(404,), tags=TAGS)
 def get_apply_progress(rule_id, job_id):
     """Follow an apply job: its status and how many signals it has mapped so far."""
-    try:
-        job = Job.fetch(job_id, connection=current_app.redis)
-    except NoSuchJobError:
-        job = None
+    job = None
+    if JOB_ID_SHAPE.fullmatch(job_id):  # anything else is no job of ours: never sent to Redis
+        try:
+            job = Job.fetch(job_id, connection=current_app.redis)
+        except NoSuchJobError:
+            job = None
     if job is None or job.meta.get("organization_id") != g.organization.id or job.meta.get("rule_id") != rule_id:
         raise NotFound(f"No apply job {job_id} for mapping rule {rule_id} (its record is kept for a day).")
     return _apply_progress(job)

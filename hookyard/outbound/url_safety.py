@@ -93,6 +93,9 @@ def resolve_addresses(host: str, port: int) -> list[str]:
 
 def parse_url(url: str) -> tuple[str, str, int, str]:
     """Return (scheme, host, port, path) of an http(s) URL, or raise UnsafeUrl saying what is wrong."""
+    if any(ord(character) < 0x20 or ord(character) == 0x7F for character in url):
+        # urlsplit would quietly drop CR, LF and tabs: a URL that needs rewriting is refused, not rewritten.
+        raise UnsafeUrl("The URL contains a control character (CR, LF, tab, ...).")
     try:
         parts = urlsplit(url)
         port = parts.port

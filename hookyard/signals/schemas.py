@@ -2,7 +2,7 @@
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from schemas import ErrorSchema, UtcDateTime
+from schemas import MAX_BIGINT, MAX_INT, ErrorSchema, UtcDateTime
 
 
 class Identifier(fields.Field):
@@ -88,7 +88,7 @@ class SignalFilterSchema(Schema):
     event = fields.String()
     email = fields.String()
     anonymous_id = fields.String()
-    lead_id = fields.Integer()
+    lead_id = fields.Integer(validate=validate.Range(min=-MAX_BIGINT, max=MAX_BIGINT))
     cold_storage = fields.Boolean()
 
 
@@ -129,8 +129,8 @@ class UsageSchema(Schema):
 
 
 class RateLimitSchema(Schema):
-    raw_signals_per_month = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=0))
-    signals_per_second = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1))
+    raw_signals_per_month = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=0, max=MAX_INT))
+    signals_per_second = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1, max=MAX_INT))
     overages_enabled = fields.Boolean(required=True)
 
 

@@ -122,3 +122,58 @@ def test_a_cursor_carrying_an_id_of_the_wrong_type_is_a_400(client, org, path, p
     response = client.get(f"{path}?cursor={cursor}", headers=org["headers"])
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_cursor"
+
+
+TOO_BIG = "99999999999999999999999"  # past a BIGINT
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        f"/v1/api-keys/{TOO_BIG}",
+        f"/v1/signals/{TOO_BIG}",
+        f"/v1/leads/{TOO_BIG}",
+        f"/v1/leads/{TOO_BIG}/signals",
+        f"/v1/mapping-rules/{TOO_BIG}",
+        f"/v1/mapping-rules/{TOO_BIG}/apply/abc",
+    ],
+)
+def test_an_id_past_a_bigint_is_a_404(client, org, path):
+    response = client.get(path, headers=org["headers"])
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"
+
+
+def test_a_lead_id_filter_past_a_bigint_is_a_400_naming_it(client, org):
+    response = client.get(f"/v1/signals?lead_id={TOO_BIG}", headers=org["headers"])
+    assert response.status_code == 400
+    assert list(response.get_json()["errors"]) == ["lead_id"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "body"),
+    [
+        ("post", "/v1/api-keys", {"name": "k", "endpoint_type": "flow", "expires_at": "9999-12-31T23:30:00-01:00"}),
+        ("get", "/v1/activities?since=0001-01-01T00:30:00%2B01:00", None),
+        ("get", "/v1/activities?until=9999-12-31T23:30:00-01:00", None),
+    ],
+)
+def test_a_time_that_leaves_years_1_to_9999_in_utc_is_a_400(client, org, method, path, body):
+    response = getattr(client, method)(path, json=body, headers=org["headers"])
+    assert response.status_code == 400
+    assert response.get_json()["error"] == "validation_failed"
+
+
+@pytest.mark.parametrize("limit", [2**31, 2**63])
+def test_a_plan_limit_past_the_column_is_a_400_naming_it(client, org, limit):
+    body = {"raw_signals_per_month": limit, "signals_per_second": None, "overages_enabled": False}
+    response = client.put("/v1/rate-limits", json=body, headers=org["headers"])
+    assert response.status_code == 400
+    assert list(response.get_json()["errors"]) == ["raw_signals_per_month"]
+
+
+def test_an_apply_job_id_with_control_characters_is_a_404(client, org):
+    rule = client.post("/v1/mapping-rules", json={"name": "r", "signal_name": "R"}, headers=org["headers"]).get_json()
+    response = client.get(f"/v1/mapping-rules/{rule['id']}/apply/abc%1Ddef", headers=org["headers"])
+    assert response.status_code == 404
+    assert response.get_json()["error"] == "not_found"

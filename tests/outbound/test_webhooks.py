@@ -103,3 +103,10 @@ def test_metadata_stays_refused_when_private_networks_are_allowed(client, org):
         "/v1/webhooks", json={"url": "http://169.254.169.254/", "events": ["*"]}, headers=org["headers"]
     )
     assert response.status_code == 400
+
+
+def test_a_webhook_url_with_cr_lf_is_a_400_naming_the_url(client, org):
+    body = {"url": "http://127.0.0.1:5950/ok\r\nX-Injected: 1", "events": ["*"]}
+    response = client.post("/v1/webhooks", json=body, headers=org["headers"])
+    assert response.status_code == 400
+    assert list(response.get_json()["errors"]) == ["url"]

@@ -234,3 +234,11 @@ def test_check_url_refuses_a_bad_scheme_before_resolving(monkeypatch):
     monkeypatch.setattr(url_safety, "resolve_addresses", pytest.fail)
     with pytest.raises(UnsafeUrl, match="Only http and https"):
         check_url("ftp://hooks.example.com/")
+
+
+@pytest.mark.parametrize(
+    "url", ["http://203.0.113.9/ok\r\nX-Injected: 1", "http://203.0.113.9/o\tk", "http://203.0.113.9/\x00"]
+)
+def test_a_url_holding_a_control_character_is_refused_not_rewritten(url):
+    with pytest.raises(UnsafeUrl, match="control character"):
+        parse_url(url)
