@@ -4,6 +4,7 @@ import os
 import shutil
 
 from hookyard.core.config import VAR_DIR
+from hookyard.ops import webserver
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
@@ -12,9 +13,11 @@ workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 worker_class = "gevent"
 worker_connections = int(os.environ.get("WEB_CONNECTIONS", "1000"))
 keepalive = 5
-# Paths carry API keys and webhook tokens: the access log (ACCESS_LOG=true) shows them redacted.
+# Paths carry API keys and webhook tokens: every log line (and the access log, ACCESS_LOG=true) shows
+# them redacted, and the requests gunicorn refuses itself are answered in the API's JSON.
 accesslog = "-" if os.environ.get("ACCESS_LOG", "").lower() in ("1", "true", "yes") else None
-logger_class = "hookyard.core.redaction.RedactingLogger"
+logger_class = "hookyard.ops.webserver.RedactingLogger"
+webserver.answer_errors_in_json()
 
 # Request metrics from every gunicorn worker are summed through files in this directory.
 os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(VAR_DIR, "prometheus", str(os.getpid())))

@@ -5,6 +5,7 @@ Each test runs the Procfile's `web` command (gunicorn, gevent) on the test datab
 
 import http.client
 import json
+import socket
 import urllib.parse
 
 import pytest
@@ -35,3 +36,56 @@ def test_a_chunked_body_over_the_limit_is_a_413_through_gunicorn(client, org, ma
     status, body = post_chunked(web_server, f"{SIGNAL_WEBHOOK}/{key}", json.dumps({"email": "ann@x.io"}).encode())
     assert status == 202
     assert client.get("/v1/usage", headers=org["headers"]).get_json()["raw_signals"] == 1
+
+
+def send_raw(base: str, request: bytes) -> tuple[int, str, dict]:
+    """Send raw bytes to the server; return the answer's status, Content-Type and JSON body."""
+    parts = urllib.parse.urlsplit(base)
+    with socket.create_connection((parts.hostname, parts.port), timeout=10) as connection:
+        connection.sendall(request)
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    headers = dict(line.split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers.get("Content-Type", ""), json.loads(body)
+
+
+TOO_MANY_HEADERS = "request_header_fields_too_large"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\n\r\n", 431, TOO_MANY_HEADERS),
+        (b"GET /" + b"a" * 5000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+        (
+            b"GET /healthz HTTP/1.1\r\n" + b"".join(b"X-H%d: 1\r\n" % n for n in range(120)) + b"\r\n",
+            431,
+            TOO_MANY_HEADERS,
+        ),
+        (b"GET /\x01 HTTP/1.1\r\nHost: x\r\n\r\n", 400, "bad_request"),
+    ],
+)
+def test_requests_gunicorn_refuses_itself_are_answered_in_json(web_server, request_bytes, status, code):
+    answered, content_type, body = send_raw(web_server, request_bytes)
+    assert answered == status
+    assert content_type == "application/json"
+    assert body["error"] == code
+    assert body["message"]
+
+
+@pytest.mark.slow
+def test_a_key_in_a_request_line_gunicorn_cannot_parse_is_redacted_from_its_answer_and_log(
+    make_api_key, web_server, tmp_path
+):
+    key = make_api_key()["key"]
+    line = f"POST {SIGNAL_WEBHOOK}/{key}\u200b HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n".encode()
+    status, _, body = send_raw(web_server, line)
+    assert status == 400
+    assert key not in body["message"]
+    log = (tmp_path / "web.log").read_text()
+    assert "hy_live_[redacted]" in log
+    assert key not in log
