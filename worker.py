@@ -47,7 +47,7 @@ def main() -> None:
         raise SystemExit("REDIS_URL is not set: `make run` starts a Redis and sets it; otherwise point it at yours")
     bind_database(config.database_url)
     logger.info("serving queues %s", ", ".join(QUEUE_NAMES))
-    make_worker(config).work(with_scheduler=True)
+    core_worker.serve(config, SWEEPS)
 
 
 if __name__ == "__main__":

@@ -15,12 +15,12 @@ import time
 from collections.abc import Callable
 
 import orjson
-from rq import Retry, get_current_job
+from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
 from hookyard.core.db import db
-from hookyard.core.jobs import SHUTDOWN
+from hookyard.core.jobs import SHUTDOWN, at_least_once
 from hookyard.core.queues import TRANSIENT_ERRORS, make_queues
 
 logger = logging.getLogger(__name__)
@@ -80,18 +80,9 @@ class BufferKeys:
         return f"{self.base}:processing:{job_id}"
 
 
-def drain_retry() -> Retry:
-    """RQ's own retry for drain and import jobs: a job whose worker died runs again at once, storing its claim.
-
-    Immediate, not scheduled: a scheduled retry waits for RQ's scheduler, whose lock a killed worker
-    holds for a minute or more. Longer outages are covered by the maintenance sweep.
-    """
-    return Retry(max=3)
-
-
 def enqueue_drain(queue, drain_job: Callable, **options) -> Job:
     """Queue a drain job (by function) with the retry and timeout every drain gets."""
-    return queue.enqueue(drain_job, retry=drain_retry(), job_timeout=DRAIN_TIMEOUT, **options)
+    return queue.enqueue(drain_job, retry=at_least_once(), job_timeout=DRAIN_TIMEOUT, **options)
 
 
 def request_drain(redis, queue, keys: BufferKeys, drain_job: Callable) -> bool:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from redis import Redis
-from rq import Queue, get_current_job
+from rq import Queue, Retry, get_current_job
 
 from hookyard.core.config import Config
 from hookyard.core.credentials import SecretBox
@@ -67,6 +67,12 @@ def activated(context: JobContext):
         yield context
     finally:
         _current.reset(token)
+
+
+def at_least_once() -> Retry:
+    """RQ's retry for every job: one whose worker died (or that a dying worker was handed, and RQ's maintenance
+    fails a minute later) runs again at once. Jobs are safe to run twice."""
+    return Retry(max=3)
 
 
 def current_job():

@@ -26,6 +26,19 @@ def procfile_command(process: str) -> str:
     raise SystemExit(f"Procfile has no {process!r} process")
 
 
+def supervised_procfile() -> str:
+    """Write the Procfile `make run` uses: web and worker as in the Procfile, each started again if it dies."""
+    path = os.path.join(VAR_DIR, "Procfile.run")
+    os.makedirs(VAR_DIR, exist_ok=True)
+    with open(path, "w") as procfile:
+        for process in ("web", "worker"):
+            wrapped = shlex.join(
+                [sys.executable, "-m", "hookyard.devserver.respawn", process, procfile_command(process)]
+            )
+            procfile.write(f"{process}: {wrapped}\n")
+    return path
+
+
 def local_encryption_key() -> str:
     """Return this checkout's key for sealing webhook secrets, made once under var/ (production sets its own)."""
     path = os.path.join(VAR_DIR, "encryption.key")
@@ -51,7 +64,11 @@ def main() -> int:
         subprocess.run(shlex.split(procfile_command("release")), env=env, cwd=ROOT, check=True)  # noqa: S603
         print(f"hookyard: serving on http://127.0.0.1:{env['PORT']}  (Ctrl-C stops web, worker and Redis)")
         print('hookyard: next, in another terminal: .venv/bin/flask --app app create-org "My Organization"')
-        honcho = subprocess.Popen([os.path.join(VENV_BIN, "honcho"), "start", "web", "worker"], env=env, cwd=ROOT)  # noqa: S603
+        honcho = subprocess.Popen(  # noqa: S603
+            [os.path.join(VENV_BIN, "honcho"), "start", "-f", supervised_procfile(), "-d", ROOT, "web", "worker"],
+            env=env,
+            cwd=ROOT,
+        )
         try:
             return honcho.wait()
         except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from rq.job import Job
 from hookyard.core.clock import utcnow
 from hookyard.core.errors import NotFound
 from hookyard.core.http import authenticate_management, get_owned_or_404, list_args, load, load_body
+from hookyard.core.jobs import at_least_once
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
 from hookyard.core.queues import DEFAULT_QUEUE
@@ -163,6 +164,7 @@ def apply_mapping_rule(rule_id):
         rule.id,
         result_ttl=86400,
         meta={"organization_id": g.organization.id, "rule_id": rule.id},
+        retry=at_least_once(),
     )
     deadline = time.monotonic() + APPLY_WAIT
     while time.monotonic() < deadline and job.get_status(refresh=True) not in ("finished", "failed"):

@@ -15,6 +15,7 @@ from hookyard.core.http import (
     list_args,
     load_body,
 )
+from hookyard.core.jobs import at_least_once
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
 from hookyard.core.queues import DEFAULT_QUEUE, DELIVERY_QUEUE
@@ -182,7 +183,14 @@ def create_event():
             event_id, created_at = current_app.redis.get(claim).decode().split("|")
             return {"id": event_id, "type": data["type"], "created_at": created_at + "Z"}, 202
     current_app.queues[DELIVERY_QUEUE].enqueue(
-        publish_api_event, g.organization.id, data["type"], data["data"], event_id, created_at, data["id"]
+        publish_api_event,
+        g.organization.id,
+        data["type"],
+        data["data"],
+        event_id,
+        created_at,
+        data["id"],
+        retry=at_least_once(),
     )
     return {"id": event_id, "type": data["type"], "created_at": created_at + "Z"}, 202
 
@@ -204,6 +212,7 @@ def test_webhook(endpoint_id):
         None,
         endpoint.id,
         delivery_id,
+        retry=at_least_once(),
     )
     return {"event_id": event_id, "delivery_id": delivery_id}, 202
 
@@ -237,7 +246,7 @@ def get_delivery(delivery_id):
 def retry_delivery(delivery_id):
     """Deliver again now: one more attempt, whatever the delivery's state."""
     delivery = get_owned_or_404(Delivery, delivery_id, "delivery")
-    current_app.queues[DELIVERY_QUEUE].enqueue(redeliver, [delivery.id])
+    current_app.queues[DELIVERY_QUEUE].enqueue(redeliver, [delivery.id], retry=at_least_once())
     return {**delivery_schema.dump(delivery), "status": "pending"}, 202
 
 
@@ -256,5 +265,5 @@ def replay_webhook(endpoint_id):
         query = query.where(Delivery.created_at <= data["until"])
     ids = list(query.scalars())
     for start in range(0, len(ids), 1000):
-        current_app.queues[DEFAULT_QUEUE].enqueue(redeliver, ids[start : start + 1000])
+        current_app.queues[DEFAULT_QUEUE].enqueue(redeliver, ids[start : start + 1000], retry=at_least_once())
     return {"status": "queued", "matching": len(ids)}, 202

@@ -24,7 +24,9 @@ def dispatch_key(prefix: str) -> str:
 def request_dispatch(context: JobContext) -> None:
     """Make sure a dispatch job is queued (one per burst of new deliveries, not one per delivery)."""
     if context.redis.set(dispatch_key(context.prefix), 1, nx=True, ex=60):
-        context.queues[DELIVERY_QUEUE].enqueue(dispatch_deliveries, job_timeout=DISPATCH_TIMEOUT)
+        context.queues[DELIVERY_QUEUE].enqueue(
+            dispatch_deliveries, job_timeout=DISPATCH_TIMEOUT, retry=jobs.at_least_once()
+        )
 
 
 def dispatch_published(context: JobContext, publisher: Publisher) -> None:

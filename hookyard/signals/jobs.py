@@ -123,7 +123,7 @@ def enqueue_import(queue, import_id: str, **options):
         import_signals,
         import_id,
         job_id=f"import-{import_id}",
-        retry=buffer.drain_retry(),
+        retry=jobs.at_least_once(),
         job_timeout=IMPORT_TIMEOUT,
         **options,
     )

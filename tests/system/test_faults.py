@@ -3,14 +3,24 @@
 Each test runs the Procfile's `web` command (gunicorn, gevent) on the test database and Redis.
 """
 
+import contextlib
 import http.client
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 import urllib.parse
 
 import pytest
+import redis as redis_lib
+from rq import Queue
 
-from tests.helpers import SIGNAL_WEBHOOK
+from hookyard.core.jobs import at_least_once
+from hookyard.devserver.embedded_redis import find_redis_server, free_port
+from tests.helpers import ROOT, SIGNAL_WEBHOOK, wait_until
 
 
 def post_chunked(base: str, path: str, body: bytes, content_type="application/json") -> tuple[int, dict]:
@@ -89,3 +99,101 @@ def test_a_key_in_a_request_line_gunicorn_cannot_parse_is_redacted_from_its_answ
     log = (tmp_path / "web.log").read_text()
     assert "hy_live_[redacted]" in log
     assert key not in log
+
+
+def stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM a process group started for a test; SIGKILL what is left after 30 s."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=30)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def start_redis(port: int, directory) -> subprocess.Popen:
+    """Start a throwaway redis-server on `port` (no persistence) and wait until it answers."""
+    server = subprocess.Popen(
+        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+        cwd=directory,
+        stdout=subprocess.DEVNULL,
+    )
+    client = redis_lib.Redis(port=port)
+    wait_until(lambda: _answers(client), timeout=10, interval=0.05)
+    return server
+
+
+def _answers(client) -> bool:
+    try:
+        return client.ping()
+    except redis_lib.exceptions.ConnectionError:
+        return False
+
+
+@pytest.mark.slow
+def test_the_worker_outlives_a_redis_restart_and_then_runs_jobs(config, tmp_path):
+    port = free_port()
+    redis_server = start_redis(port, tmp_path)
+    url = f"redis://127.0.0.1:{port}/0"
+    env = dict(os.environ, DATABASE_URL=config.database_url, REDIS_URL=url, WORKER_MAINTENANCE_INTERVAL="1")
+    log = open(tmp_path / "worker.log", "w")
+    worker = subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
+    try:
+        wait_until(lambda: "Listening on" in (tmp_path / "worker.log").read_text(), timeout=20)
+        redis_server.kill()
+        redis_server.wait()
+        time.sleep(3)  # the outage: RQ's loop meets the missing Redis in maintenance, heartbeats and dequeue
+        assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+        redis_server = start_redis(port, tmp_path)
+        job = Queue("default", connection=redis_lib.Redis.from_url(url)).enqueue("tests.fixtures.succeed", 7)
+        try:
+            wait_until(lambda: job.get_status(refresh=True) == "finished", timeout=60, interval=0.2)
+        except AssertionError:
+            raise AssertionError((tmp_path / "worker.log").read_text()[-5000:]) from None
+        assert job.return_value() == 7
+        assert worker.poll() is None
+    finally:
+        stop_group(worker)
+        redis_server.kill()
+        redis_server.wait()
+
+
+def blocked_dequeues(redis) -> list:
+    """Return the Redis clients blocked waiting for a job."""
+    return [client for client in redis.client_list() if client["cmd"] in ("blpop", "blmove", "brpoplpush")]
+
+
+@pytest.mark.slow
+def test_a_job_queued_as_the_worker_is_killed_is_run_by_the_next_one(app, config, tmp_path, redis):
+    # Killed while it waits for a job, a worker may be handed the next one by Redis before Redis has seen it
+    # go: RQ's BLPOP over several queues would lose that job; one queue per process (BLMOVE into an
+    # intermediate list that maintenance recovers) does not.
+    env = dict(
+        os.environ, DATABASE_URL=config.database_url, REDIS_URL=config.redis_url, WORKER_MAINTENANCE_INTERVAL="1"
+    )
+
+    def start(name):
+        log = open(tmp_path / f"{name}.log", "w")
+        return subprocess.Popen(
+            [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+        )
+
+    first = start("first")
+    second = None
+    try:
+        wait_until(lambda: "Scheduler for" in (tmp_path / "first.log").read_text(), timeout=20)
+        wait_until(lambda: blocked_dequeues(redis), timeout=20, interval=0.05)  # idle, waiting for a job
+        first.kill()  # the worker process alone, as the OOM killer would: its children die with it
+        first.wait()
+        job = Queue("default", connection=redis).enqueue("tests.fixtures.succeed", 3, retry=at_least_once())
+        second = start("second")
+        # Run at once, or recovered from the intermediate list after RQ's minute there.
+        wait_until(lambda: job.get_status(refresh=True) == "finished", timeout=120, interval=0.2)
+    finally:
+        with contextlib.suppress(ProcessLookupError):  # its scheduler died with it: the group may be gone
+            os.killpg(first.pid, signal.SIGKILL)
+        if second is not None:
+            stop_group(second)
