@@ -21,6 +21,7 @@ from hookyard.core.clock import utcnow
 from hookyard.core.credentials import SecretBox
 from hookyard.core.db import db, insert_rows
 from hookyard.core.jobs import SHUTDOWN
+from hookyard.outbound.deadline import DeadlineHTTPConnection, DeadlineHTTPSConnection, watchdog
 from hookyard.outbound.signing import signature_headers
 from hookyard.outbound.url_safety import UnsafeUrl, check_url
 from models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -64,7 +65,8 @@ class Outcome:
 
     @property
     def succeeded(self) -> bool:
-        return self.status_code is not None and 200 <= self.status_code < 300
+        """A 2xx whose exchange completed: headers and body within the deadline."""
+        return self.status_code is not None and 200 <= self.status_code < 300 and self.error is None
 
 
 class Sender:
@@ -86,8 +88,10 @@ class Sender:
                 pool = urllib3.HTTPSConnectionPool(
                     target.address, target.port, server_hostname=target.host, assert_hostname=target.host, **options
                 )
+                pool.ConnectionCls = DeadlineHTTPSConnection
             else:
                 pool = urllib3.HTTPConnectionPool(target.address, target.port, **options)
+                pool.ConnectionCls = DeadlineHTTPConnection
             self.pools[key] = pool
         return pool
 
@@ -96,6 +100,7 @@ class Sender:
         started_at, clock = utcnow(), time.monotonic()
         deadline = clock + self.timeout
         outcome = Outcome(started_at=started_at, duration_ms=0)
+        exchange = watchdog().begin(self.timeout)
         try:
             target = check_url(prepared.url, self.allow_private)  # again now: DNS may have changed
             headers = {
@@ -118,6 +123,7 @@ class Sender:
                 outcome.status_code = response.status
                 outcome.response = _read_limited(response, deadline).decode("utf-8", "replace")[:KEPT_RESPONSE_BYTES]
             finally:
+                watchdog().end(exchange)  # before the connection goes back to the pool
                 response.release_conn()
             if 300 <= response.status < 400:
                 outcome.error = f"redirect to {response.headers.get('Location')!r} not followed"
@@ -125,6 +131,10 @@ class Sender:
             outcome.error = f"refused: {error}"
         except (urllib3.exceptions.HTTPError, OSError) as error:
             outcome.error = f"{type(error).__name__}: {error}"[:500]
+        finally:
+            watchdog().end(exchange)
+        if exchange.expired:
+            outcome.error = f"timed out: the exchange did not complete within DELIVERY_TIMEOUT ({self.timeout:g} s)"
         outcome.duration_ms = int((time.monotonic() - clock) * 1000)
         return outcome
 

@@ -1,10 +1,14 @@
 """Outbound deliveries end to end: API -> queue -> worker -> a real local HTTP receiver -> delivery log."""
 
+import contextlib
 import hashlib
 import hmac
 import json
+import socket
+import threading
 import time
 
+import pytest
 from standardwebhooks.webhooks import Webhook
 
 from hookyard.core.config import Config
@@ -239,3 +243,57 @@ def test_a_host_that_turns_private_at_delivery_is_refused_then(
     assert receiver.received() == []
     assert "127.0.0.1" in delivery["error"]
     assert "loopback" in delivery["error"]
+
+
+class TricklingReceiver:
+    """A server that answers `head` at once, then one byte of `tail` every half second: never quite done."""
+
+    def __init__(self, head: bytes, tail: bytes):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.head, self.tail, self.stop = head, tail, threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.getsockname()[1]}/hook"
+
+    def _serve(self) -> None:
+        with contextlib.suppress(OSError):
+            while not self.stop.is_set():
+                connection, _ = self.server.accept()
+                threading.Thread(target=self._trickle, args=(connection,), daemon=True).start()
+
+    def _trickle(self, connection) -> None:
+        with connection, contextlib.suppress(OSError):
+            connection.recv(65536)
+            connection.sendall(self.head)
+            for byte in self.tail:
+                if self.stop.wait(0.5):
+                    return
+                connection.sendall(bytes([byte]))
+
+    def close(self) -> None:
+        self.stop.set()
+        self.server.close()
+
+
+@pytest.mark.parametrize(
+    ("head", "tail"),
+    [
+        (b"HTTP/1.1 200 OK\r\n", b"X-Slow: " + b"a" * 200 + b"\r\n\r\n"),  # headers that never end
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 200\r\n\r\n", b"a" * 200),  # a body that never ends
+    ],
+)
+def test_an_exchange_still_running_at_the_delivery_timeout_is_a_failed_attempt(client, org, run_jobs, head, tail):
+    receiver = TricklingReceiver(head, tail)
+    try:
+        hook = client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["*"]}, headers=org["headers"])
+        publish_event(client, org)
+        started = time.monotonic()
+        run_jobs()
+        assert time.monotonic() - started < 6  # DELIVERY_TIMEOUT is 2 s in the tests
+        (delivery,) = deliveries(client, org, hook.get_json()["id"])
+        assert delivery["status"] == "retrying"
+        assert delivery["attempts"] == 1
+        assert delivery["error"].startswith("timed out")
+    finally:
+        receiver.close()
