@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench-ingest bench-deliveries bench-queue bench-flows clean
+.PHONY: run test lint bench-ingest bench-deliveries bench-queue bench-flows bench-latency clean
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/python -m hookyard.devserver
@@ -42,3 +42,6 @@ bench-queue: $(VENV)/.runtime-installed
 
 bench-flows: $(VENV)/.runtime-installed
 	$(BIN)/python bench/flows.py
+
+bench-latency: $(VENV)/.runtime-installed
+	$(BIN)/python bench/latency.py

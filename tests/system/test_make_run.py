@@ -70,6 +70,7 @@ def test_make_run_serves_with_an_embedded_redis_and_stops_on_ctrl_c(tmp_path):
         "HOOKYARD_VAR_DIR": str(tmp_path / "var"),
         "PORT": str(port),
         "WEB_CONCURRENCY": "1",
+        "WORKER_MAINTENANCE_INTERVAL": "2",
     }
     supervisor = subprocess.Popen(
         [sys.executable, "-m", "hookyard.devserver"],
@@ -91,7 +92,9 @@ def test_make_run_serves_with_an_embedded_redis_and_stops_on_ctrl_c(tmp_path):
         status, accepted = http_json(f"http://127.0.0.1:{port}/api/signal-staging/webhook/{key}", {"email": "a@x.io"})
         assert status == 202
         signal_url = f"http://127.0.0.1:{port}/v1/signals/{accepted['id']}"
-        wait_until(lambda: http_json(signal_url, headers=headers)[0] == 200, timeout=60, interval=0.5)
+        # Posted as the worker dies, the drain may go to a worker process already on its way out: the sweep
+        # queues a new one once the pending drain's flag expires (60 s).
+        wait_until(lambda: http_json(signal_url, headers=headers)[0] == 200, timeout=120, interval=0.5)
     finally:
         os.killpg(supervisor.pid, signal.SIGINT)
         try:
