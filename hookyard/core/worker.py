@@ -29,6 +29,9 @@ logger = logging.getLogger("hookyard.worker")
 
 Sweep = Callable[[JobContext], None]
 PR_SET_PDEATHSIG = 1  # prctl option: the signal a process gets when its parent dies
+# Seconds the worker processes get to finish the job in hand after SIGTERM: within the 30 s a platform
+# (Heroku, Kubernetes' default) waits before its SIGKILL, past any DELIVERY_TIMEOUT-bounded send.
+STOP_GRACE = 25
 
 
 class HookyardWorker(SimpleWorker):
@@ -195,7 +198,7 @@ def serve(config: Config, sweeps: Sequence[Sweep] = ()) -> None:
         return process
 
     def stop(signum, _frame):
-        stopping.append(signum)
+        stopping.append(time.monotonic())
         for process in workers.values():
             if process.is_alive():
                 os.kill(process.pid, signum)
@@ -206,6 +209,12 @@ def serve(config: Config, sweeps: Sequence[Sweep] = ()) -> None:
     delays = dict.fromkeys(QUEUE_NAMES, 1)
     while any(process.is_alive() for process in workers.values()) or not stopping:
         time.sleep(0.2)
+        if stopping and time.monotonic() - stopping[0] > STOP_GRACE:
+            for name, process in workers.items():
+                if process.is_alive():
+                    logger.error("the %s worker did not stop within %ds; killing it", name, STOP_GRACE)
+                    process.kill()
+            return
         for name, process in list(workers.items()):
             if not stopping and not process.is_alive():
                 logger.error("!!! the %s worker exited with %s; starting it again in %ds", name, process.exitcode,
