@@ -119,13 +119,12 @@ def drain(keys: BufferKeys, claim_size: int, store: Callable[[list[bytes]], int]
             return count
 
 
-def store_isolating(
-    redis, keys: BufferKeys, items: list[bytes], store: Callable, on_dead_letter=None, finish=None
-) -> list:
+def store_isolating(redis, keys: BufferKeys, items: list, store: Callable, on_dead_letter=None, finish=None) -> list:
     """Run `store(items)` in one transaction; if it fails, store item by item and set aside the bad ones.
 
     Returns the results of the `store` calls that committed. A transient error (the database is away,
-    the job timed out) is raised as it is: the job fails, RQ retries it, the claim is kept. An item
+    the job timed out) is raised as it is: the job fails, RQ retries it, the claim is kept. Items are buffer
+    entries as read (bytes) or already parsed (an import's envelopes). An item
     that fails alone goes to the dead-letter list with its error, and `on_dead_letter(item, error)` runs.
     `finish(results, set_aside)` records the claim's outcome: in the claim's own transaction, or after
     the items were stored one by one, in a transaction of its own.
@@ -150,7 +149,8 @@ def store_isolating(
         except Exception as error:
             set_aside += 1
             logger.error("an item of %s could not be stored (%s); kept in %s", keys.buffer, error, keys.dead_letter)
-            redis.rpush(keys.dead_letter, orjson.dumps({"item": item.decode(errors="replace"), "error": str(error)}))
+            text = item.decode(errors="replace") if isinstance(item, bytes) else orjson.dumps(item).decode()
+            redis.rpush(keys.dead_letter, orjson.dumps({"item": text, "error": str(error)}))
             if on_dead_letter is not None:
                 on_dead_letter(item, error)
     if finish is not None:

@@ -48,13 +48,6 @@ class HookyardWorker(SimpleWorker):
         SHUTDOWN.set()
         super().request_stop(signum, frame)
 
-    def _start_scheduler(self, *args, **kwargs):
-        # RQ forks its scheduler, which inherits this process's Redis connections. Killed alone (SIGKILL,
-        # the OOM killer), this process would leave the scheduler holding its blocked dequeue open, and
-        # Redis would hand the next job to it: a job gone from its queue that nobody runs.
-        _make_forks_die_with_this_process()
-        super()._start_scheduler(*args, **kwargs)
-
     def get_heartbeat_ttl(self, job, working_time: float = 0.0) -> int:
         return self.context.config.worker_heartbeat_ttl
 
@@ -188,7 +181,9 @@ def serve(config: Config, sweeps: Sequence[Sweep] = ()) -> None:
     queues it uses BLPOP, and a job popped by a worker dying at that instant is gone. And deliveries, which
     wait on other people's servers, never hold up storing what was accepted.
     """
-    _make_forks_die_with_this_process()  # a worker process never outlives this one
+    # No worker process, nor the scheduler each forks (the hook is inherited), outlives this one: killed
+    # alone (SIGKILL, the OOM killer), it takes them with it, and a new worker.py starts clean.
+    _make_forks_die_with_this_process()
     context = multiprocessing.get_context("fork")
     stopping = []
 

@@ -152,8 +152,8 @@ def import_signals(import_id: str) -> int:
 def _import_chunk(context, keys: SignalKeys, import_id: str, chunk: int, envelopes: list, publisher) -> StoreResult:
     """Store one chunk of an import and advance its progress; set aside rows that cannot be stored."""
 
-    def store(items: list[bytes]) -> StoreResult:
-        stored = store_signals([orjson.loads(item) for item in items])
+    def store(chunk: list[dict]) -> StoreResult:
+        stored = store_signals(chunk)
         publish_stored_signals(publisher, stored)
         return stored
 
@@ -161,14 +161,13 @@ def _import_chunk(context, keys: SignalKeys, import_id: str, chunk: int, envelop
         duplicates = sum(len(stored.duplicates) for stored in results)
         _advance_import(import_id, chunk, len(envelopes) - set_aside, duplicates, set_aside)
 
-    def record_failure(item: bytes, error: Exception) -> None:
+    def record_failure(envelope: dict, error: Exception) -> None:
         failures = keys.import_failures(import_id)
-        context.redis.hset(failures, str(orjson.loads(item)["id"]), str(error)[:500])
+        context.redis.hset(failures, str(envelope["id"]), str(error)[:500])
         context.redis.expire(failures, IMPORT_FAILURES_TTL)
 
-    items = [orjson.dumps(envelope) for envelope in envelopes]
     result = StoreResult()
-    for stored in buffer.store_isolating(context.redis, keys, items, store, record_failure, finish):
+    for stored in buffer.store_isolating(context.redis, keys, envelopes, store, record_failure, finish):
         result.merge(stored)
     return result
 

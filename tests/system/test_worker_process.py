@@ -104,6 +104,28 @@ def test_sigterm_finishes_the_job_in_hand_then_exits(app, config, tmp_path):
 
 
 @pytest.mark.slow
+def test_sigterm_to_the_whole_process_group_still_finishes_the_job_in_hand(app, config, tmp_path):
+    # honcho and container platforms signal every process, so each queue worker gets SIGTERM twice: once
+    # itself, once forwarded by worker.py. The second must not turn the warm shutdown into a cold one.
+    marker = tmp_path / "done"
+    env = dict(os.environ, DATABASE_URL=config.database_url, REDIS_URL=config.redis_url)
+    log = open(tmp_path / "worker.log", "w")
+    process = subprocess.Popen(
+        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
+    )
+    try:
+        job = app.queues["default"].enqueue("tests.fixtures.sleep_then_write", 1.5, str(marker))
+        wait_until(lambda: job.get_status(refresh=True) == JobStatus.STARTED, timeout=15, interval=0.05)
+        os.killpg(process.pid, signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+    assert marker.exists(), (tmp_path / "worker.log").read_text()
+    assert job.get_status(refresh=True) == JobStatus.FINISHED
+
+
+@pytest.mark.slow
 def test_the_retry_schedule_runs_to_success_and_to_failure(client, org, receiver, worker_process):
     flaky = create_webhook(client, org, receiver, path="/flaky", events=["user.created"])
     dead = create_webhook(client, org, receiver, path="/dead", events=["user.created"])
