@@ -6,9 +6,6 @@ their own, flushed before and after, and tables emptied after each test, so they
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import threading
 import urllib.parse
 import uuid
@@ -20,8 +17,9 @@ from playhouse.db_url import connect
 from hookyard.core.config import Config
 from hookyard.core.credentials import generate_key
 from hookyard.core.db import migrate
-from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
-from tests.helpers import ROOT, VENV_BIN, Receiver, close_database, empty_tables, wait_for
+from hookyard.devserver.embedded_redis import EmbeddedRedis
+from tests.helpers import Receiver, close_database, empty_tables
+from tests.processes import start_web, start_worker, stop_group
 
 TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "13"))
 
@@ -258,34 +256,9 @@ def receiver():
 @pytest.fixture
 def web_server(app, config, tmp_path):
     """The Procfile's web command, on the test database and Redis, with one gevent worker process."""
-    with open(os.path.join(ROOT, "Procfile")) as procfile:
-        command = next(line.split(":", 1)[1].strip() for line in procfile if line.startswith("web:"))
-    port = free_port()
-    env = dict(
-        os.environ,
-        PATH=VENV_BIN + os.pathsep + os.environ.get("PATH", ""),
-        PORT=str(port),
-        DATABASE_URL=config.database_url,
-        REDIS_URL=config.redis_url,
-        HOOKYARD_VAR_DIR=str(tmp_path),
-        HOOKYARD_REDIS_PREFIX=config.redis_prefix,
-        HOOKYARD_ENCRYPTION_KEY=config.encryption_key,
-        WEB_CONCURRENCY="1",
-    )
-    log = tmp_path / "web.log"
-    with open(log, "w") as output:
-        server = subprocess.Popen(
-            command, shell=True, cwd=ROOT, env=env, start_new_session=True, stdout=output, stderr=subprocess.STDOUT
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(base + "/healthz")
-    except AssertionError:
-        os.killpg(server.pid, signal.SIGKILL)
-        raise AssertionError(log.read_text()) from None
+    base, server = start_web(config, tmp_path)
     yield base
-    os.killpg(server.pid, signal.SIGTERM)
-    server.wait(timeout=30)
+    stop_group(server)
 
 
 @pytest.fixture
@@ -294,29 +267,10 @@ def worker_process(config, tmp_path):
     processes = []
 
     def start(**env):
-        settings = {
-            **os.environ,
-            "DATABASE_URL": config.database_url,
-            "REDIS_URL": config.redis_url,
-            "HOOKYARD_ENCRYPTION_KEY": config.encryption_key,
-            "WEBHOOK_ALLOW_PRIVATE_NETWORKS": "true",
-            "RETRY_SCHEDULE": ",".join(map(str, config.retry_schedule)),
-            "DELIVERY_TIMEOUT": str(config.delivery_timeout),
-            **env,
-        }
-        log = open(tmp_path / f"worker-{len(processes)}.log", "w")
-        process = subprocess.Popen(
-            [sys.executable, "worker.py"], cwd=ROOT, env=settings, stdout=log, stderr=log, start_new_session=True
-        )
+        process = start_worker(config, tmp_path / f"worker-{len(processes)}.log", **env)
         processes.append(process)
         return process
 
     yield start
     for process in processes:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)  # with the scheduler RQ forked
-                process.wait()
+        stop_group(process)  # 30 s: past the supervisor's own STOP_GRACE

@@ -19,8 +19,23 @@ import redis as redis_lib
 from rq import Queue
 
 from hookyard.core.jobs import at_least_once
-from hookyard.devserver.embedded_redis import find_redis_server, free_port
-from tests.helpers import ROOT, SIGNAL_WEBHOOK, wait_until
+from hookyard.devserver.embedded_redis import free_port
+from models import DeliveryAttempt
+from tests.helpers import (
+    CUSTOM_EVENT,
+    ROOT,
+    SEED_ACTIVITY,
+    SIGNAL_WEBHOOK,
+    create_webhook,
+    flow_events,
+    get_activity,
+    post_activity,
+    post_to_flow,
+    publish_event,
+    send_signal,
+    wait_until,
+)
+from tests.processes import start_redis, stop_group
 
 
 def post_chunked(base: str, path: str, body: bytes, content_type="application/json") -> tuple[int, dict]:
@@ -101,36 +116,6 @@ def test_a_key_in_a_request_line_gunicorn_cannot_parse_is_redacted_from_its_answ
     assert key not in log
 
 
-def stop_group(process: subprocess.Popen) -> None:
-    """SIGTERM a process group started for a test; SIGKILL what is left after 30 s."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=30)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def start_redis(port: int, directory) -> subprocess.Popen:
-    """Start a throwaway redis-server on `port` (no persistence) and wait until it answers."""
-    server = subprocess.Popen(
-        [find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        cwd=directory,
-        stdout=subprocess.DEVNULL,
-    )
-    client = redis_lib.Redis(port=port)
-    wait_until(lambda: _answers(client), timeout=10, interval=0.05)
-    return server
-
-
-def _answers(client) -> bool:
-    try:
-        return client.ping()
-    except redis_lib.exceptions.ConnectionError:
-        return False
-
-
 @pytest.mark.slow
 def test_the_worker_outlives_a_redis_restart_and_then_runs_jobs(config, tmp_path):
     port = free_port()
@@ -197,3 +182,25 @@ def test_a_job_queued_as_the_worker_is_killed_is_run_by_the_next_one(app, config
             os.killpg(first.pid, signal.SIGKILL)
         if second is not None:
             stop_group(second)
+
+
+@pytest.mark.slow
+def test_signals_activities_and_flow_events_are_stored_while_every_delivery_hangs(
+    client, org, receiver, signal_key, project, make_flow, flow_key, worker_process
+):
+    create_webhook(client, org, receiver, path="/hang", events=["user.created"])
+    receiver.answer = lambda request: (200, b"late", 8, {})  # holds every send for 8 s
+    for n in range(100):
+        publish_event(client, org, data={"n": n})
+    worker_process(DELIVERY_TIMEOUT="15")
+    wait_until(lambda: len(receiver.received("/hang")) >= 10, timeout=30)  # deliveries are in flight, hanging
+    signal_id = send_signal(client, signal_key, {"event": "Signed Up", "email": "ann@x.io"})
+    activity = post_activity(client, project["path"], SEED_ACTIVITY).get_json()
+    flow = make_flow()
+    flow_event = post_to_flow(client, flow, CUSTOM_EVENT, **{"X-API-Key": flow_key}).get_json()
+    wait_until(lambda: client.get(f"/v1/signals/{signal_id}", headers=org["headers"]).status_code == 200, timeout=15)
+    wait_until(lambda: get_activity(client, org, activity["id"]).status_code == 200, timeout=15)
+    wait_until(lambda: flow_event["id"] in [e["id"] for e in flow_events(client, org, flow)], timeout=15)
+    # All three were stored while the first sends still hung: not one attempt has ended yet.
+    assert DeliveryAttempt.select().count() == 0
+    assert len(receiver.received("/hang")) < 100

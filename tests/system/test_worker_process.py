@@ -28,23 +28,12 @@ from tests.helpers import (
     send_signal,
     wait_until,
 )
+from tests.processes import start_worker
 
 
-def start_worker(config, tmp_path, name: str) -> subprocess.Popen:
+def start_quick_worker(config, tmp_path, name: str) -> subprocess.Popen:
     """Start `python worker.py` on a short heartbeat and maintenance interval, logging to tmp_path/<name>.log."""
-    env = dict(
-        os.environ,
-        DATABASE_URL=config.database_url,
-        REDIS_URL=config.redis_url,
-        WORKER_HEARTBEAT_TTL="4",
-        WORKER_MAINTENANCE_INTERVAL="3",
-    )
-    log = open(tmp_path / f"{name}.log", "w")
-    # A session of its own: SIGKILL goes to the whole group, as when the worker's machine dies, so
-    # the scheduler process RQ forks dies with it instead of living on as an orphan.
-    return subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-    )
+    return start_worker(config, tmp_path / f"{name}.log", WORKER_HEARTBEAT_TTL="4", WORKER_MAINTENANCE_INTERVAL="3")
 
 
 @pytest.mark.slow
@@ -54,7 +43,7 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(
     total = 30_000
     signals = [{"email": f"bulk{n % 500}@x.io", "event": "Imported", "n": n} for n in range(total)]
     import_id = client.post(f"{SIGNAL_BULK}/{signal_key}", json={"signals": signals}).get_json()["import_id"]
-    first = start_worker(config, tmp_path, "first")
+    first = start_quick_worker(config, tmp_path, "first")
     try:
         wait_until(lambda: import_status(client, org, import_id)["processed"] >= 3000, timeout=60, interval=0.05)
         os.killpg(first.pid, signal.SIGKILL)
@@ -64,7 +53,7 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(
     finally:
         if first.poll() is None:
             os.killpg(first.pid, signal.SIGKILL)
-    second = start_worker(config, tmp_path, "second")
+    second = start_quick_worker(config, tmp_path, "second")
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline and import_status(client, org, import_id)["status"] != "done":
@@ -179,6 +168,32 @@ def test_sigterm_mid_backlog_stops_within_the_timeout_and_leaves_the_rest_due(
     wait_until(lambda: len(client.get(listing, headers=org["headers"]).get_json()["deliveries"]) == 200, timeout=30)
     bodies = [json.loads(r["body"])["data"]["n"] for r in receiver.received("/slow")]
     assert sorted(bodies) == list(range(200))
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_delivery_loses_no_event_and_resends_under_the_same_webhook_id(
+    client, org, receiver, worker_process
+):
+    hook = create_webhook(client, org, receiver, path="/slow")
+    receiver.answer = lambda request: (200, b"ok", 0.5, {})  # recorded on arrival, answered 0.5 s later
+    total = 150
+    for n in range(total):
+        publish_event(client, org, data={"n": n})
+    first = worker_process(WORKER_MAINTENANCE_INTERVAL="1")
+    wait_until(lambda: len(receiver.received("/slow")) >= 20, timeout=30)
+    os.killpg(first.pid, signal.SIGKILL)  # with sends in flight: received, not yet answered or recorded
+    first.wait()
+    assert len(receiver.received("/slow")) < total
+    # The next worker takes over the killed one's leases once they end (DELIVERY_TIMEOUT + 30 s).
+    worker_process(WORKER_MAINTENANCE_INTERVAL="1")
+    listing = f"/v1/webhooks/{hook['id']}/deliveries?status=success&limit=500"
+    wait_until(lambda: len(client.get(listing, headers=org["headers"]).get_json()["deliveries"]) == total, timeout=90)
+    webhook_ids = {}
+    for request in receiver.received("/slow"):
+        webhook_ids.setdefault(json.loads(request["body"])["data"]["n"], set()).add(request["headers"]["webhook-id"])
+    assert sorted(webhook_ids) == list(range(total))  # every event delivered at least once
+    assert all(len(ids) == 1 for ids in webhook_ids.values())  # a resend carries the first send's webhook-id
+    assert len(receiver.received("/slow")) > total, "no send was in flight at the kill: the test proved nothing"
 
 
 @pytest.mark.slow
