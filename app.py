@@ -10,8 +10,8 @@ from flask import Flask, g, request
 
 from hookyard.activities import api as activity_api
 from hookyard.activities import ingress as activity_ingress
-from hookyard.core import errors, metrics
-from hookyard.core.config import Config
+from hookyard.core import credentials, errors, metrics
+from hookyard.core.config import LOCAL_KEY_FILE, Config
 from hookyard.core.db import bind_database, db
 from hookyard.core.errors import BadRequest
 from hookyard.core.http import IdConverter
@@ -45,7 +45,7 @@ BLUEPRINTS = (
 
 def create_app(config: Config | None = None) -> Flask:
     """Create the app: configuration, database, Redis and queues, blueprints, error handlers, CLI."""
-    config = config or Config.from_env()
+    config = config or credentials.ready_to_start(Config.from_env(), LOCAL_KEY_FILE)
     app = Flask(__name__)
     app.config["HOOKYARD"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes

@@ -3,7 +3,8 @@
 import os
 import shutil
 
-from hookyard.core.config import VAR_DIR
+from hookyard.core import credentials
+from hookyard.core.config import LOCAL_KEY_FILE, VAR_DIR, Config
 from hookyard.ops import webserver
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '5000')}"
@@ -24,7 +25,8 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", os.path.join(VAR_DIR, "prometh
 
 
 def on_starting(server):
-    """Start each run with an empty metrics directory."""
+    """Refuse to start without an encryption key; start each run with an empty metrics directory."""
+    credentials.ready_to_start(Config.from_env(), LOCAL_KEY_FILE)
     directory = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     os.makedirs(directory, exist_ok=True)

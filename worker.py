@@ -8,8 +8,9 @@ the maintenance sweeps of each buffer and of the deliveries.
 import logging
 
 from hookyard.activities import jobs as activity_jobs
+from hookyard.core import credentials
 from hookyard.core import worker as core_worker
-from hookyard.core.config import Config
+from hookyard.core.config import LOCAL_KEY_FILE, Config
 from hookyard.core.db import bind_database
 from hookyard.core.queues import QUEUE_NAMES
 from hookyard.flows import jobs as flow_jobs
@@ -42,7 +43,7 @@ def make_worker(config: Config, connection=None, **options) -> core_worker.Hooky
 def main() -> None:
     """Run the worker until SIGTERM or SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = Config.from_env()
+    config = credentials.ready_to_start(Config.from_env(), LOCAL_KEY_FILE)
     if not config.redis_url:
         raise SystemExit("REDIS_URL is not set: `make run` starts a Redis and sets it; otherwise point it at yours")
     bind_database(config.database_url)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, fields
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VAR_DIR = os.environ.get("HOOKYARD_VAR_DIR") or os.path.join(ROOT, "var")
+LOCAL_KEY_FILE = os.path.join(VAR_DIR, "encryption.key")  # made by `make run` for this checkout only
 
 
 def _bool(value: str) -> bool:

@@ -6,7 +6,8 @@ They hold 192 random bits, so a plain SHA-256 is a sufficient one-way store (no 
 there is nothing to brute-force). This module never logs or returns a stored hash to a caller.
 
 HOOKYARD_ENCRYPTION_KEY holds one or more Fernet keys, comma-separated, newest first: old keys still
-decrypt, so the key can be rotated. `make run` and the tests provide one; production must set it.
+decrypt, so the key can be rotated. `make run` and the tests provide one; production must set it, and
+the release, web and worker processes refuse to start without it (`ready_to_start`).
 """
 
 import hashlib
@@ -14,6 +15,7 @@ import hmac
 import os
 import secrets
 import time
+from dataclasses import replace
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
@@ -73,14 +75,17 @@ class SecretBoxError(Exception):
     """The encryption key is missing, or does not open a stored secret."""
 
 
+MISSING_KEY = (
+    "HOOKYARD_ENCRYPTION_KEY is not set: generate one with "
+    "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key().decode())'` "
+    "and set it, the same, for the release, web and worker processes."
+)
+
+
 class SecretBox:
     def __init__(self, keys: str):
         if not keys:
-            raise SecretBoxError(
-                "HOOKYARD_ENCRYPTION_KEY is not set: generate one with "
-                "`python -c 'from cryptography.fernet import Fernet; print(Fernet.generate_key()"
-                ".decode())'`"
-            )
+            raise SecretBoxError(MISSING_KEY)
         try:
             self.fernet = MultiFernet([Fernet(key.strip()) for key in keys.split(",") if key.strip()])
         except ValueError as error:
@@ -101,3 +106,20 @@ class SecretBox:
 def generate_key() -> str:
     """Return a new Fernet key."""
     return Fernet.generate_key().decode()
+
+
+def ready_to_start(config, local_key_file: str):
+    """Return `config` for a release, web or worker process to start with, or exit saying what is missing.
+
+    Without HOOKYARD_ENCRYPTION_KEY, a checkout where `make run` made `local_key_file` uses that key (so
+    `flask --app app create-org` works in a second terminal); anywhere else the process does not start:
+    it would come up and then answer 503 to everything that stores a secret.
+    """
+    if not config.encryption_key and os.path.exists(local_key_file):
+        with open(local_key_file) as key_file:
+            config = replace(config, encryption_key=key_file.read().strip())
+    try:
+        SecretBox(config.encryption_key)
+    except SecretBoxError as error:
+        raise SystemExit(f"hookyard: {error}") from None
+    return config

@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import sys
 
-from hookyard.core.config import ROOT, VAR_DIR
+from hookyard.core.config import LOCAL_KEY_FILE, ROOT, VAR_DIR
 from hookyard.core.credentials import generate_key
 from hookyard.devserver.embedded_redis import EmbeddedRedis
 
@@ -41,12 +41,11 @@ def supervised_procfile() -> str:
 
 def local_encryption_key() -> str:
     """Return this checkout's key for sealing webhook secrets, made once under var/ (production sets its own)."""
-    path = os.path.join(VAR_DIR, "encryption.key")
-    if not os.path.exists(path):
+    if not os.path.exists(LOCAL_KEY_FILE):
         os.makedirs(VAR_DIR, exist_ok=True)
-        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as key_file:
+        with os.fdopen(os.open(LOCAL_KEY_FILE, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as key_file:
             key_file.write(generate_key())
-    with open(path) as key_file:
+    with open(LOCAL_KEY_FILE) as key_file:
         return key_file.read().strip()
 
 

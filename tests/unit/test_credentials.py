@@ -9,6 +9,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from hookyard.core import credentials
+from hookyard.core.config import Config
 from hookyard.core.credentials import (
     SecretBox,
     SecretBoxError,
@@ -19,6 +20,7 @@ from hookyard.core.credentials import (
     hash_credential,
     new_credential,
     new_public_id,
+    ready_to_start,
 )
 
 CROCKFORD = "0123456789abcdefghjkmnpqrstvwxyz"
@@ -226,3 +228,15 @@ def test_a_generated_key_opens_what_it_seals():
 
 def test_two_generated_keys_differ():
     assert generate_key() != generate_key()
+
+
+def test_a_process_starts_with_its_key_or_this_checkouts_local_one_and_not_without(tmp_path):
+    key = generate_key()
+    assert ready_to_start(Config(encryption_key=key), str(tmp_path / "none")).encryption_key == key
+    local = tmp_path / "encryption.key"
+    local.write_text(key + "\n")
+    assert ready_to_start(Config(), str(local)).encryption_key == key
+    with pytest.raises(SystemExit, match="HOOKYARD_ENCRYPTION_KEY is not set: generate one with"):
+        ready_to_start(Config(), str(tmp_path / "none"))
+    with pytest.raises(SystemExit, match="not a Fernet key"):
+        ready_to_start(Config(encryption_key="not-a-key"), str(local))
