@@ -23,9 +23,12 @@ from hookyard.keys import api as key_api
 from hookyard.mapping import api as mapping_api
 from hookyard.ops import cli
 from hookyard.ops import views as ops_views
+from hookyard.ops.metrics import service_collector
 from hookyard.outbound import api as outbound_api
+from hookyard.outbound import event_types_api
 from hookyard.signals import api as signal_api
 from hookyard.signals import ingress as signal_ingress
+from hookyard.signals import segment as segment_api
 from hookyard.signals.intake import SignalIntake
 from hookyard.signals.keys import SignalKeys
 
@@ -33,8 +36,10 @@ BLUEPRINTS = (
     ops_views.bp,
     key_api.bp,
     signal_ingress.bp,
+    segment_api.bp,
     signal_api.bp,
     outbound_api.bp,
+    event_types_api.bp,
     activity_api.bp,
     activity_ingress.bp,
     mapping_api.bp,
@@ -53,7 +58,7 @@ def create_app(config: Config | None = None) -> Flask:
     app.database = bind_database(config.database_url)
     app.redis = connect_redis(config.redis_url) if config.redis_url else None
     app.queues = make_queues(app.redis) if app.redis else {}
-    app.metrics_collector = metrics.RedisCollector(app.redis, config.redis_prefix, app.queues) if app.redis else None
+    app.metrics_collector = service_collector(app.redis, config.redis_prefix, app.queues) if app.redis else None
     if app.redis:
         app.extensions["signal_intake"] = SignalIntake(
             app.redis, SignalKeys(config.redis_prefix), app.queues[INGEST_QUEUE]

@@ -34,6 +34,7 @@ class ApiKey(BaseModel):
     key_hash = CharField(max_length=64, unique=True)
     key_prefix = CharField(max_length=16)
     secret_hash = CharField(max_length=64, null=True)
+    secret_encrypted = TextField(null=True)  # sealed, to verify HMACs made with it (Segment's X-Signature)
     active = BooleanField(default=True)
     expires_at = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
@@ -136,6 +137,7 @@ class Signal(BaseModel):
     mapping_rule_id = IntegerField(null=True)  # the rule that mapped it (kept if the rule is deleted)
     payload = JSONField(null=True)  # a duplicate keeps no second copy
     received_at = DateTimeField()
+    timestamp = DateTimeField(null=True)  # when the sender says it happened (Segment's `timestamp`)
     processed_at = DateTimeField(default=utcnow)
 
     class Meta:
@@ -265,6 +267,21 @@ class DeliveryAttempt(BaseModel):
     status_code = IntegerField(null=True)
     response_body = TextField(null=True)  # the first 2 KB
     error = TextField(null=True)
+
+
+class EventType(BaseModel):
+    """An organization's own event type, or its changes to a sample one; Hookyard's own live in code."""
+
+    organization = ForeignKeyField(Organization, on_delete="CASCADE")
+    name = CharField(max_length=255)
+    description = TextField(default="")
+    data_schema = JSONField(null=True)  # a JSON Schema the event's `data` must satisfy
+    archived = BooleanField(default=False)
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("organization", "name"), True),)  # a name once per organization, however many race
 
 
 # --- activities ----------------------------------------------------------------------------------

@@ -32,6 +32,15 @@ class UtcDateTime(fields.DateTime):
         return parsed
 
 
+class JsonBoolean(fields.Boolean):
+    """A boolean in a JSON body: `true` or `false` only, not "true", 1 or "yes" (query strings use Boolean)."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false (a JSON boolean).")
+        return value
+
+
 class ErrorSchema(Schema):
     error = fields.String(required=True, metadata={"description": "A snake_case error code."})
     message = fields.String(required=True)

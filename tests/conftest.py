@@ -13,6 +13,7 @@ import uuid
 import pytest
 import redis as redis_lib
 from playhouse.db_url import connect
+from werkzeug.serving import make_server
 
 from hookyard.core.config import Config
 from hookyard.core.credentials import generate_key
@@ -274,3 +275,14 @@ def worker_process(config, tmp_path):
     yield start
     for process in processes:
         stop_group(process)  # 30 s: past the supervisor's own STOP_GRACE
+
+
+@pytest.fixture
+def live_server(app):
+    """The app on a real HTTP socket (werkzeug's threaded server, in-process), for real client libraries."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=10)

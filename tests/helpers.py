@@ -13,6 +13,7 @@ import urllib.request
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import peewee
+from prometheus_client.parser import text_string_to_metric_families
 
 # --- paths and payloads ------------------------------------------------------------------------------
 
@@ -299,3 +300,25 @@ def publish_event(client, org, event_type="user.created", data=None, **body):
 def deliveries(client, org, hook_id, status=None):
     query = f"?status={status}" if status else ""
     return client.get(f"/v1/webhooks/{hook_id}/deliveries{query}", headers=org["headers"]).get_json()["deliveries"]
+
+
+# --- metrics -----------------------------------------------------------------------------------------
+
+
+def scrape(client) -> dict:
+    """GET /metrics, parse it as Prometheus does, and return every sample: {(name, *labels): value}."""
+    response = client.get("/metrics")
+    assert response.status_code == 200
+    samples = {}
+    for family in text_string_to_metric_families(response.get_data(as_text=True)):
+        for sample in family.samples:
+            samples[(sample.name, *sorted(sample.labels.items()))] = sample.value
+    return samples
+
+
+def value(samples: dict, name: str, **labels) -> float:
+    return samples.get((name, *sorted(labels.items())), 0.0)
+
+
+def grew(before: dict, after: dict, name: str, **labels) -> float:
+    return value(after, name, **labels) - value(before, name, **labels)

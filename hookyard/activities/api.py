@@ -10,6 +10,7 @@ from hookyard.activities.schemas import (
     activity_schema,
     ingress_webhook_create_schema,
     ingress_webhook_created_schema,
+    ingress_webhook_filter_schema,
     ingress_webhook_list_schema,
     ingress_webhook_schema,
     member_create_schema,
@@ -53,6 +54,8 @@ def _project_ingress_url(project_id: str, webhook_id: str) -> IngressUrl:
     )
     if found is None:
         raise NotFound(f"No webhook {webhook_id} in project {project.id}.")
+    if found.revoked_at is not None:
+        raise NotFound(f"Webhook {webhook_id} was deleted; create a new one.")
     return found
 
 
@@ -133,12 +136,14 @@ def create_ingress_webhook(project_id):
 
 
 @bp.get("/projects/<project_id>/webhooks")
-@documented(query=list_args_schema, responses={200: ingress_webhook_list_schema}, errors=(404,), tags=TAGS)
+@documented(query=ingress_webhook_filter_schema, responses={200: ingress_webhook_list_schema}, errors=(404,), tags=TAGS)
 def list_ingress_webhooks(project_id):
-    """List a project's custom webhooks, revoked ones included (never their URLs)."""
+    """List a project's custom webhooks (never their URLs); deleted ones only with ?include_revoked=true."""
     project = get_owned_or_404(Project, project_id, "project")
-    args = list_args()
+    args = list_args(ingress_webhook_filter_schema)
     query = IngressUrl.select(IngressUrl, Member).join(Member).where(IngressUrl.project == project)
+    if not args["include_revoked"]:
+        query = query.where(IngressUrl.revoked_at.is_null())
     ingress_urls, next_cursor = paginate(query, IngressUrl.id, limit=args["limit"], cursor=args["cursor"])
     return {"webhooks": ingress_webhook_schema.dump(ingress_urls, many=True), "next_cursor": next_cursor}
 
@@ -155,8 +160,6 @@ def get_ingress_webhook(project_id, webhook_id):
 def rotate_ingress_webhook(project_id, webhook_id):
     """Issue a new URL; the old one stops working at once (rotate when it may have leaked)."""
     ingress = _project_ingress_url(project_id, webhook_id)
-    if ingress.revoked_at is not None:
-        raise NotFound(f"Webhook {webhook_id} was revoked; create a new one.")
     token = new_credential(TOKEN_PREFIX)
     ingress.token_hash, ingress.token_prefix = hash_credential(token), display_prefix(token, 16)
     ingress.rotated_at = utcnow()
@@ -167,11 +170,10 @@ def rotate_ingress_webhook(project_id, webhook_id):
 @bp.delete("/projects/<project_id>/webhooks/<webhook_id>")
 @documented(responses={204: None}, errors=(404,), tags=TAGS)
 def revoke_ingress_webhook(project_id, webhook_id):
-    """Revoke a custom webhook: its URL answers 404 from now on; its activities stay."""
+    """Delete (revoke) a custom webhook: it and its URL answer 404 from now on; its activities stay."""
     ingress = _project_ingress_url(project_id, webhook_id)
-    if ingress.revoked_at is None:
-        ingress.revoked_at = utcnow()
-        ingress.save()
+    ingress.revoked_at = utcnow()
+    ingress.save()
     return "", 204
 
 

@@ -60,6 +60,12 @@ class IngressWebhookCreatedSchema(IngressWebhookSchema):
     url = fields.String(metadata={"description": "POST activities here; the URL is the credential, shown only now."})
 
 
+class IngressWebhookFilterSchema(Schema):
+    include_revoked = fields.Boolean(
+        load_default=False, metadata={"description": "true: list deleted (revoked) webhooks too, for an audit."}
+    )
+
+
 class IngressWebhookListSchema(Schema):
     webhooks = fields.List(fields.Nested(IngressWebhookSchema))
     next_cursor = fields.String(allow_none=True)
@@ -139,5 +145,6 @@ member_list_schema = MemberListSchema()
 project_list_schema = ProjectListSchema()
 ingress_webhook_created_schema = IngressWebhookCreatedSchema()
 ingress_webhook_list_schema = IngressWebhookListSchema()
+ingress_webhook_filter_schema = IngressWebhookFilterSchema()
 activity_accepted_schema = ActivityAcceptedSchema()
 activity_list_schema = ActivityListSchema()

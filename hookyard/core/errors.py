@@ -7,7 +7,8 @@ import peewee
 import redis
 from flask import Flask, request
 from playhouse.pool import MaxConnectionsExceeded
-from werkzeug.exceptions import HTTPException
+from werkzeug import exceptions as werkzeug_errors
+from werkzeug.exceptions import HTTPException, MethodNotAllowed
 
 from hookyard.core.credentials import SecretBoxError
 
@@ -101,6 +102,23 @@ def init_app(app: Flask) -> None:
     @app.errorhandler(ApiError)
     def handle_api_error(error):
         return respond(error)
+
+    @app.errorhandler(MethodNotAllowed)
+    def handle_method_not_allowed(error):
+        # werkzeug says 405 when a rule's pattern matched the path but its converter refused the value
+        # (an id past the largest BIGINT): if no method finds a route there, the resource does not exist.
+        adapter = app.url_map.bind_to_environ(request.environ)
+        for method in error.valid_methods or ():
+            try:
+                adapter.match(method=method)
+            except (werkzeug_errors.NotFound, MethodNotAllowed):
+                continue
+            except HTTPException:  # a redirect: something is there
+                pass
+            break
+        else:
+            return handle_http_error(werkzeug_errors.NotFound())
+        return handle_http_error(error)
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error):

@@ -8,18 +8,34 @@ import re
 
 from apispec import APISpec
 from apispec.ext.marshmallow import MarshmallowPlugin
+from werkzeug.routing import IntegerConverter
 
-from schemas import error_schema
+from schemas import error_schema, list_args_schema
 
 VERSION = "0.1.0"
 _ERROR_TEXT = {
     400: "Invalid request",
     401: "Missing or wrong credentials",
     404: "Unknown resource",
+    409: "Conflicts with what exists",
     413: "Body too large",
     415: "Body is not JSON",
     429: "Limit reached",
     503: "Redis or the database is unavailable",
+}
+# The request headers routes read, by name: a view lists those it reads in `documented(headers=...)`.
+HEADERS = {
+    "X-Api-Secret": "The API key's secret, for a key created with one.",
+    "X-Signature": "Hex HMAC-SHA1 of the body under the key's secret (Segment's Webhooks (Actions) signing).",
+    "X-Source": "The signal's source (a slug), over any other.",
+    "X-API-Key": "A flow API key (endpoint_type flow) of the flow's organization.",
+    "X-Event-Signature": "sha256=<hex HMAC-SHA256 of the body under the flow's secret>, when the flow has one.",
+    "Stripe-Signature": "Stripe's signature (t=...,v1=...) under the flow's stripe_secret.",
+    "X-Hub-Signature-256": "GitHub's signature (sha256=...) under the flow's github_secret.",
+    "X-GitHub-Event": "GitHub's event name (push, ping, ...).",
+    "X-GitHub-Delivery": "GitHub's delivery id: a redelivery with the same id is a duplicate.",
+    "Idempotency-Key": "A repeat with the same key (within its window) is accepted once.",
+    "Content-Encoding": "gzip, or none.",
 }
 
 
@@ -33,8 +49,9 @@ def documented(
     auth="management",
     tags=(),
     body_content_types=("application/json",),
+    headers=(),
 ):
-    """Attach the OpenAPI description of a view: schemas for its body, query and responses."""
+    """Attach the OpenAPI description of a view: schemas for its body, query and responses; the headers it reads."""
 
     def decorate(view):
         view.__openapi__ = {
@@ -46,6 +63,7 @@ def documented(
             "auth": auth,
             "tags": tags,
             "content_types": body_content_types,
+            "headers": headers,
         }
         return view
 
@@ -57,20 +75,52 @@ def _path(rule: str) -> str:
     return re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", r"{\1}", rule)
 
 
-def _operation(view, doc, rule) -> dict:
+def _path_parameter(rule, name: str) -> dict:
+    """A path parameter, typed as the rule's converter: `<int:...>` is an integer."""
+    converter = rule._converters.get(name)
+    schema = {"type": "string"}
+    if isinstance(converter, IntegerConverter):
+        schema = {"type": "integer", "minimum": 0, "maximum": converter.max if converter.max is not None else 2**63 - 1}
+    return {"in": "path", "name": name, "required": True, "schema": schema}
+
+
+def _paginated(doc) -> bool:
+    """Tell whether a view answers a page of a list (its 200 has a `next_cursor`)."""
+    listing = doc["responses"].get(200)
+    return listing is not None and "next_cursor" in listing.fields
+
+
+def _statuses(doc, rule) -> set[int]:
+    """Every error status the route can answer, besides those the view declares."""
+    statuses = set(doc["errors"]) | {503}
+    if doc["auth"] != "none":
+        statuses.add(401)
+    if doc["body"] is not None:
+        statuses |= {400, 413, 415}
+    if doc["query"] is not None or _paginated(doc):
+        statuses.add(400)  # a bad filter, limit or cursor
+    if rule.arguments:
+        statuses.add(404)
+    return statuses
+
+
+def _operation(view, doc, rule, operation_id: str) -> dict:
     docstring = (view.__doc__ or "").strip()
     operation = {
         "summary": doc["summary"] or docstring.split("\n", 1)[0] or rule.endpoint,
-        "operationId": rule.endpoint,
+        "operationId": operation_id,
         "tags": list(doc["tags"]) or [rule.endpoint.split(".")[0]],
-        "parameters": [
-            {"in": "path", "name": name, "required": True, "schema": {"type": "string"}}
-            for name in sorted(rule.arguments)
-        ],
+        "parameters": [_path_parameter(rule, name) for name in sorted(rule.arguments)],
         "responses": {},
     }
+    operation["parameters"] += [
+        {"in": "header", "name": name, "required": False, "schema": {"type": "string"}, "description": HEADERS[name]}
+        for name in doc["headers"]
+    ]
     if doc["query"] is not None:
         operation["parameters"].append({"in": "query", "schema": doc["query"]})
+    if _paginated(doc) and doc["query"] is not list_args_schema:  # filters declared, ?limit= and ?cursor= too
+        operation["parameters"].append({"in": "query", "schema": list_args_schema})
     if doc["body"] is not None:
         operation["requestBody"] = {
             "required": True,
@@ -81,21 +131,39 @@ def _operation(view, doc, rule) -> dict:
         if schema is not None:
             response["content"] = {"application/json": {"schema": schema}}
         operation["responses"][str(status)] = response
-    statuses = set(doc["errors"]) | {503}
-    if doc["auth"] != "none":
-        statuses.add(401)
-    if doc["body"] is not None:
-        statuses |= {400, 413, 415}
-    for status in sorted(statuses):
+    for status in sorted(_statuses(doc, rule)):
         operation["responses"][str(status)] = {
             "description": _ERROR_TEXT.get(status, "Error"),
             "content": {"application/json": {"schema": "Error"}},
         }
     if doc["auth"] == "management":
         operation["security"] = [{"managementKey": []}]
+    elif doc["auth"] == "segment":
+        operation["security"] = [{"segmentWriteKey": []}]
     elif doc["auth"] == "none":
         operation["security"] = []
     return operation
+
+
+def _operation_ids(rules) -> dict:
+    """Name each (rule, method) uniquely: the endpoint for its first route and method, then the endpoint
+    with the method, then with the path's parameters (a view on several routes or methods)."""
+    named, taken = {}, set()
+    ordered = sorted(
+        ((rule, method) for rule in rules for method in rule.methods - {"HEAD", "OPTIONS"}),
+        key=lambda pair: (len(pair[0].arguments), pair[0].rule, pair[1] not in ("GET", "POST"), pair[1]),
+    )
+    for rule, method in ordered:
+        for candidate in (
+            rule.endpoint,
+            f"{rule.endpoint}_{method.lower()}",
+            f"{rule.endpoint}_{method.lower()}_by_{'_'.join(sorted(rule.arguments))}",
+        ):
+            if candidate not in taken:
+                break
+        taken.add(candidate)
+        named[(rule.rule, method)] = candidate
+    return named
 
 
 def build_spec(app) -> dict:
@@ -109,14 +177,18 @@ def build_spec(app) -> dict:
     )
     spec.components.schema("Error", schema=error_schema)
     spec.components.security_scheme("managementKey", {"type": "http", "scheme": "bearer"})
+    spec.components.security_scheme(
+        "segmentWriteKey",
+        {"type": "http", "scheme": "basic", "description": "A signal staging API key as the username."},
+    )
     paths: dict[str, dict] = {}
-    for rule in sorted(app.url_map.iter_rules(), key=lambda r: r.rule):
+    rules = [rule for rule in app.url_map.iter_rules() if hasattr(app.view_functions[rule.endpoint], "__openapi__")]
+    operation_ids = _operation_ids(rules)
+    for rule in sorted(rules, key=lambda r: r.rule):
         view = app.view_functions[rule.endpoint]
-        doc = getattr(view, "__openapi__", None)
-        if doc is None:
-            continue
         for method in sorted(rule.methods - {"HEAD", "OPTIONS"}):
-            paths.setdefault(_path(rule.rule), {})[method.lower()] = _operation(view, doc, rule)
+            operation = _operation(view, view.__openapi__, rule, operation_ids[(rule.rule, method)])
+            paths.setdefault(_path(rule.rule), {})[method.lower()] = operation
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

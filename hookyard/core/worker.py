@@ -66,7 +66,7 @@ class HookyardWorker(SimpleWorker):
                 db.close()
         outcome = "success" if succeeded else "failure"
         try:
-            metrics.record_outcome(self.connection, self.context.prefix, "job", f"{queue.name}:{outcome}")
+            metrics.JOBS.add(self.connection, self.context.prefix, queue.name, outcome)
         except Exception:  # counting must never turn a finished job into a worker crash
             logger.warning("could not count outcome of job %s", job.id)
         return succeeded

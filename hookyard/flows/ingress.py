@@ -7,15 +7,30 @@ import orjson
 from flask import Blueprint, current_app, g, request
 from werkzeug.datastructures import Headers
 
+from hookyard.core import metrics
 from hookyard.core.errors import ApiError, BadRequest
 from hookyard.core.http import authenticate_management, current_config, current_secret_box, load_body
 from hookyard.core.jsonbody import read_raw_body
 from hookyard.core.openapi import documented
 from hookyard.flows import intake
-from hookyard.flows.schemas import flow_accepted_schema, playground_result_schema, playground_schema
+from hookyard.flows.schemas import (
+    flow_accepted_schema,
+    flow_event_in_schema,
+    playground_result_schema,
+    playground_schema,
+)
 from models import Flow
 
 bp = Blueprint("flow_ingress", __name__)
+FLOW_EVENTS = metrics.IntakeCounters("flow_events", "Flow events (requests to /webhooks/<webhook_id>)")
+
+
+@bp.after_request
+def count_flow_event(response):
+    """Count a request to a flow's URL as accepted (duplicates too) or refused; the playground's are not."""
+    if request.endpoint == "flow_ingress.receive_flow_event":
+        FLOW_EVENTS.count_answer(response)
+    return response
 
 
 def _receive(flow, raw_reader, mimetype: str, headers, *, trusted: bool = False) -> dict:
@@ -37,7 +52,24 @@ def _flow(webhook_id: str):
 
 
 @bp.post("/webhooks/<webhook_id>")
-@documented(responses={200: flow_accepted_schema}, errors=(400, 401, 404, 413, 415, 429), tags=("flows",), auth="none")
+@documented(
+    body=flow_event_in_schema,
+    body_content_types=("application/json", "application/x-www-form-urlencoded"),
+    responses={200: flow_accepted_schema},
+    errors=(400, 401, 404, 413, 415, 429),
+    tags=("flows",),
+    auth="none",
+    headers=(
+        "X-API-Key",
+        "X-Api-Secret",
+        "X-Event-Signature",
+        "Stripe-Signature",
+        "X-Hub-Signature-256",
+        "X-GitHub-Event",
+        "X-GitHub-Delivery",
+        "Idempotency-Key",
+    ),
+)
 def receive_flow_event(webhook_id):
     """Accept an event for a flow: authenticated by X-API-Key (a flow key), or by a GitHub or Stripe signature."""
     flow = _flow(webhook_id)

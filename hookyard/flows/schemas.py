@@ -1,8 +1,8 @@
 """marshmallow schemas of flows: the management API, the inbound answer, the event log, metrics, playground."""
 
-from marshmallow import Schema, ValidationError, fields, validate, validates
+from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates
 
-from schemas import UtcDateTime
+from schemas import JsonBoolean, UtcDateTime
 
 SOURCES = ("github", "stripe", "custom")
 
@@ -16,7 +16,7 @@ class _ProviderSecret(fields.String):
 
 class FlowCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=255))
-    secret = fields.Boolean(
+    secret = JsonBoolean(
         load_default=False,
         metadata={
             "description": "true: generate a secret; every request must then carry X-Event-Signature (or a provider "
@@ -26,7 +26,7 @@ class FlowCreateSchema(Schema):
     github_secret = _ProviderSecret(metadata={"description": "The secret set on the GitHub webhook."})
     stripe_secret = _ProviderSecret(metadata={"description": "The endpoint's signing secret from Stripe (whsec_...)."})
     rate_limit_per_second = fields.Integer(load_default=100, validate=validate.Range(min=1, max=100_000))
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
 
     @validates("github_secret")
     def github_secret_is_usable(self, value, **kwargs):
@@ -65,6 +65,20 @@ class FlowSchema(Schema):
 class FlowListSchema(Schema):
     flows = fields.List(fields.Nested(FlowSchema))
     next_cursor = fields.String(allow_none=True)
+
+
+class FlowEventInSchema(Schema):
+    """What a flow accepts: a GitHub or Stripe delivery as they send it, or any JSON object of your own."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    event = fields.String(
+        metadata={"description": "Your event's name (custom events); GitHub's and Stripe's come from them."}
+    )
+    data = fields.Raw(metadata={"description": "Custom events: the event's data (else the rest of the body)."})
+    timestamp = fields.String(metadata={"description": "Custom events: when it happened, kept as sent."})
+    id = fields.String(metadata={"description": "Custom events: a repeat of the same id is a duplicate."})
 
 
 class FlowAcceptedSchema(Schema):
@@ -177,5 +191,6 @@ flow_metrics_schema = FlowMetricsSchema()
 playground_schema = PlaygroundSchema()
 flow_list_schema = FlowListSchema()
 flow_accepted_schema = FlowAcceptedSchema()
+flow_event_in_schema = FlowEventInSchema()
 flow_event_list_schema = FlowEventListSchema()
 playground_result_schema = PlaygroundResultSchema()

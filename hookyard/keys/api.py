@@ -3,7 +3,7 @@
 from flask import Blueprint, g
 
 from hookyard.core.credentials import display_prefix, hash_credential, new_credential
-from hookyard.core.http import authenticate_management, get_owned_or_404, list_args, load_body
+from hookyard.core.http import authenticate_management, current_secret_box, get_owned_or_404, list_args, load_body
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
 from hookyard.keys import auth
@@ -22,6 +22,7 @@ bp.before_request(authenticate_management)
 
 KEY_PREFIX = "hy_live_"
 SECRET_PREFIX = "hy_secret_"  # noqa: S105 (a prefix, not a secret)
+SIGNALS = "signal_staging"
 
 
 @bp.post("")
@@ -38,6 +39,8 @@ def create_api_key():
         key_hash=hash_credential(key),
         key_prefix=display_prefix(key),
         secret_hash=hash_credential(secret) if secret else None,
+        # Sealed too for signal keys: Segment's Actions sign bodies with it (X-Signature, an HMAC).
+        secret_encrypted=current_secret_box().seal(secret) if secret and data["endpoint_type"] == SIGNALS else None,
         expires_at=data["expires_at"],
     )
     return {**api_key_created_schema.dump(api_key), "key": key, "secret": secret}, 201

@@ -3,13 +3,13 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates
 
 from hookyard.core.clock import utcnow
-from schemas import UtcDateTime
+from schemas import JsonBoolean, UtcDateTime
 
 
 class ApiKeyCreateSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=200))
     endpoint_type = fields.String(required=True, validate=validate.OneOf(("signal_staging", "flow")))
-    secret = fields.Boolean(load_default=False)
+    secret = JsonBoolean(load_default=False)
     expires_at = UtcDateTime(load_default=None, allow_none=True)
 
     @validates("expires_at")
@@ -20,7 +20,7 @@ class ApiKeyCreateSchema(Schema):
 
 class ApiKeyUpdateSchema(Schema):
     name = fields.String(validate=validate.Length(min=1, max=200))
-    active = fields.Boolean()
+    active = JsonBoolean()
     expires_at = UtcDateTime(allow_none=True)
 
 

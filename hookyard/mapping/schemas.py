@@ -3,7 +3,7 @@
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from hookyard.mapping.rules import LEAD_FIELDS, OPERATORS, condition_problem
-from schemas import UtcDateTime
+from schemas import JsonBoolean, UtcDateTime
 
 
 class ConditionSchema(Schema):
@@ -48,7 +48,7 @@ class MappingRuleCreateSchema(RuleFieldsSchema):
         validate=validate.Range(min=-1_000_000, max=1_000_000),
         metadata={"description": "Higher is tried first; ties go to the older rule."},
     )
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
 
 
 class MappingRuleSchema(Schema):

@@ -1,4 +1,4 @@
-"""Outbound webhooks: subscriptions, the event catalogue, publishing, delivery logs, retry and replay."""
+"""Outbound webhooks: subscriptions, publishing, delivery logs, retry and replay (event types: event_types_api)."""
 
 import datetime
 
@@ -19,7 +19,7 @@ from hookyard.core.jobs import at_least_once
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
 from hookyard.core.queues import DEFAULT_QUEUE, DELIVERY_QUEUE
-from hookyard.outbound.event_types import CATALOGUE, is_known_type, is_valid_pattern
+from hookyard.outbound.catalogue import check_publishable, unknown_patterns
 from hookyard.outbound.jobs import publish_api_event, redeliver
 from hookyard.outbound.schemas import (
     delivery_detail_schema,
@@ -28,7 +28,6 @@ from hookyard.outbound.schemas import (
     delivery_schema,
     event_accepted_schema,
     event_create_schema,
-    event_type_list_schema,
     replay_accepted_schema,
     replay_schema,
     test_sent_schema,
@@ -54,12 +53,12 @@ def _endpoint(endpoint_id: str) -> Endpoint:
     return get_owned_or_404(Endpoint, endpoint_id, "webhook")
 
 
-def _check_subscription(data: dict) -> None:
-    """Refuse unknown event names and unsafe URLs, naming the field."""
+def _check_subscription(data: dict, subscribed_already=()) -> None:
+    """Refuse event names the catalogue does not hold (or holds archived) and unsafe URLs, naming the field."""
     errors = {}
-    unknown = [name for name in data.get("events", []) if not is_valid_pattern(name)]
+    unknown = unknown_patterns(g.organization.id, data.get("events", []), subscribed_already)
     if unknown:
-        errors["events"] = [f"Unknown event type {name!r}; see GET /v1/event-types." for name in unknown]
+        errors["events"] = [f"Unknown or archived event type {name!r}; see GET /v1/event-types." for name in unknown]
     if "url" in data:
         try:
             check_url(data["url"], current_config().webhook_allow_private_networks)
@@ -116,7 +115,7 @@ def update_webhook(endpoint_id):
     """Change a webhook's URL, events, description or active flag (re-activating clears a 410)."""
     endpoint = _endpoint(endpoint_id)
     data = load_body(webhook_update_schema)
-    _check_subscription(data)
+    _check_subscription(data, endpoint.events)
     for field, value in data.items():
         setattr(endpoint, field, value)
     if data.get("active"):
@@ -160,20 +159,13 @@ def rotate_webhook_secret(endpoint_id):
     return {"secret": secret, "previous_secret_expires_at": iso_z(endpoint.previous_secret_expires_at)}
 
 
-@bp.get("/event-types")
-@documented(responses={200: event_type_list_schema}, tags=("outbound webhooks",))
-def list_event_types():
-    """List the event types a webhook can subscribe to."""
-    return {"event_types": [{"name": name, "description": text} for name, text in CATALOGUE.items()]}
-
-
 @bp.post("/events")
 @documented(body=event_create_schema, responses={202: event_accepted_schema}, tags=("outbound webhooks",))
 def create_event():
-    """Publish an event to every subscribed webhook; an `id` seen before publishes nothing new."""
+    """Publish an event of a known, unarchived type to every subscribed webhook; `data` must fit the type's
+    schema, and an `id` seen before publishes nothing new."""
     data = load_body(event_create_schema)
-    if not is_known_type(data["type"]):
-        raise ValidationFailed({"type": [f"Unknown event type {data['type']!r}; see GET /v1/event-types."]})
+    check_publishable(g.organization.id, data["type"], data["data"])
     event_id, created_at = new_public_id("evt_"), utcnow().isoformat(timespec="milliseconds")
     if data["id"] is not None:
         # The caller's id is claimed in Redis, where the answer must come from; the database's unique

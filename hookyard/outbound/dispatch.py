@@ -62,11 +62,19 @@ class Outcome:
     status_code: int | None = None
     response: str | None = None
     error: str | None = None
+    failure: str | None = None  # what ended an exchange without an answer: timeout, connection_error, refused
 
     @property
     def succeeded(self) -> bool:
         """A 2xx whose exchange completed: headers and body within the deadline."""
         return self.status_code is not None and 200 <= self.status_code < 300 and self.error is None
+
+    @property
+    def result(self) -> str:
+        """The attempt's outcome as metrics count it: success, http_error, or how the exchange failed."""
+        if self.succeeded:
+            return "success"
+        return self.failure or ("http_error" if self.status_code is not None else "connection_error")
 
 
 class Sender:
@@ -128,13 +136,18 @@ class Sender:
             if 300 <= response.status < 400:
                 outcome.error = f"redirect to {response.headers.get('Location')!r} not followed"
         except UnsafeUrl as error:
-            outcome.error = f"refused: {error}"
+            outcome.error, outcome.failure = f"refused: {error}", "refused"
         except (urllib3.exceptions.HTTPError, OSError) as error:
             outcome.error = f"{type(error).__name__}: {error}"[:500]
+            # urllib3's NewConnectionError (refused, unreachable) is a TimeoutError subclass, for history's sake.
+            timed_out = isinstance(error, (TimeoutError, urllib3.exceptions.TimeoutError))
+            refused = isinstance(error, urllib3.exceptions.NewConnectionError)
+            outcome.failure = "timeout" if timed_out and not refused else "connection_error"
         finally:
             watchdog().end(exchange)
         if exchange.expired:
             outcome.error = f"timed out: the exchange did not complete within DELIVERY_TIMEOUT ({self.timeout:g} s)"
+            outcome.failure = "timeout"
         outcome.duration_ms = int((time.monotonic() - clock) * 1000)
         return outcome
 
@@ -158,15 +171,21 @@ def _read_limited(response, deadline: float) -> bytes:
 
 
 class Dispatcher:
-    """Claims due deliveries, sends them concurrently, records the outcomes."""
+    """Claims due deliveries, sends them concurrently, records the outcomes.
 
-    def __init__(self, box: SecretBox, retry_schedule: tuple[int, ...], timeout: float, allow_private: bool):
+    `observe`, when given, is called with (outcome, seconds) of each round of attempts once it is stored.
+    """
+
+    def __init__(
+        self, box: SecretBox, retry_schedule: tuple[int, ...], timeout: float, allow_private: bool, observe=None
+    ):
         self.box = box
         self.retry_schedule = retry_schedule
         self.timeout = timeout
         self.sender = Sender(timeout, allow_private)
         self.secrets: dict[str, list[str]] = {}
-        self.sent = {"success": 0, "failure": 0}
+        self.sent: dict[str, int] = defaultdict(int)  # attempts by outcome
+        self.observe = observe
 
     def run(self, budget: float = JOB_BUDGET) -> datetime.datetime | None:
         """Send what is due until nothing is, or the budget is spent; return when the next retry is due."""
@@ -331,7 +350,7 @@ class Dispatcher:
                 ],
             )
             for prepared, outcome in results:
-                self.sent["success" if outcome.succeeded else "failure"] += 1
+                self.sent[outcome.result] += 1
                 changes = {
                     "attempts": prepared.attempt,
                     "status_code": outcome.status_code,
@@ -349,6 +368,8 @@ class Dispatcher:
                     changes.update(self._after_failure(prepared, now))
                     changes["error"] = outcome.error or f"HTTP {outcome.status_code}"
                 Delivery.update(**changes).where(Delivery.id == prepared.delivery_id).execute()
+        if self.observe is not None:
+            self.observe([(outcome.result, outcome.duration_ms / 1000) for _, outcome in results])
 
     def _after_failure(self, prepared: Prepared, now: datetime.datetime) -> dict:
         """Fail for good after the last attempt; else wait the schedule's step for this attempt."""

@@ -5,11 +5,13 @@ burst of new deliveries, not one per delivery, and RQ's scheduler runs it again 
 """
 
 import datetime
+import functools
 
-from hookyard.core import jobs, metrics
+from hookyard.core import jobs
 from hookyard.core.clock import utcnow
 from hookyard.core.jobs import JobContext
 from hookyard.core.queues import DELIVERY_QUEUE
+from hookyard.outbound import metrics
 from hookyard.outbound.dispatch import Dispatcher
 from hookyard.outbound.publish import Publisher, publish_event
 from models import Delivery, Endpoint
@@ -41,14 +43,13 @@ def dispatch_deliveries() -> dict:
     context.redis.delete(dispatch_key(context.prefix))
     config = context.config
     dispatcher = Dispatcher(
-        context.secret_box, config.retry_schedule, config.delivery_timeout, config.webhook_allow_private_networks
+        context.secret_box,
+        config.retry_schedule,
+        config.delivery_timeout,
+        config.webhook_allow_private_networks,
+        observe=functools.partial(metrics.record_attempts, context.redis, context.prefix),
     )
     next_due = dispatcher.run()
-    with context.redis.pipeline(transaction=False) as pipe:
-        for outcome, count in dispatcher.sent.items():
-            if count:
-                metrics.record_outcome(context.redis, context.prefix, "delivery", outcome, count, pipeline=pipe)
-        pipe.execute()
     if next_due is not None:
         if next_due <= utcnow():
             request_dispatch(context)
@@ -57,7 +58,7 @@ def dispatch_deliveries() -> dict:
             context.queues[DELIVERY_QUEUE].enqueue_at(
                 when, dispatch_deliveries, job_timeout=DISPATCH_TIMEOUT, job_id=f"dispatch-at-{int(when.timestamp())}"
             )
-    return dispatcher.sent
+    return dict(dispatcher.sent)
 
 
 def publish_api_event(

@@ -1,7 +1,8 @@
-"""marshmallow schemas of outbound webhooks: endpoints, the event catalogue, events, deliveries, replay."""
+"""marshmallow schemas of outbound webhooks: endpoints, event types, events, deliveries, replay."""
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
+from hookyard.outbound.event_types import kind_of, name_problem
 from schemas import UtcDateTime
 
 
@@ -45,13 +46,49 @@ class WebhookSecretSchema(Schema):
     previous_secret_expires_at = UtcDateTime(allow_none=True)
 
 
+def _check_name(name: str) -> None:
+    problem = name_problem(name)
+    if problem:
+        raise ValidationError(problem)
+
+
+SCHEMA_HELP = "A JSON Schema (draft 4 to 2020-12; 2020-12 without `$schema`) that `data` must satisfy, or null."
+
+
+class EventTypeCreateSchema(Schema):
+    name = fields.String(required=True, validate=_check_name)
+    description = fields.String(load_default="", validate=validate.Length(max=1000))
+    schema = fields.Dict(load_default=None, allow_none=True, metadata={"description": SCHEMA_HELP})
+    archived = fields.Boolean(load_default=False)
+
+
+class EventTypeUpdateSchema(Schema):
+    name = fields.String(metadata={"description": "Names never change: only the current one is accepted."})
+    description = fields.String(validate=validate.Length(max=1000))
+    schema = fields.Dict(allow_none=True, metadata={"description": SCHEMA_HELP})
+    archived = fields.Boolean()
+
+
 class EventTypeSchema(Schema):
     name = fields.String()
     description = fields.String()
+    schema = fields.Dict(attribute="data_schema", allow_none=True)
+    archived = fields.Boolean()
+    kind = fields.Function(
+        lambda event_type: kind_of(event_type.name),
+        metadata={"description": "hookyard (Hookyard publishes it: read-only), sample (built in) or custom."},
+    )
+    created_at = UtcDateTime(allow_none=True, metadata={"description": "null for a built-in type never changed."})
+    updated_at = UtcDateTime(allow_none=True)
+
+
+class EventTypeFilterSchema(Schema):
+    include_archived = fields.Boolean(load_default=False)
 
 
 class EventTypeListSchema(Schema):
     event_types = fields.List(fields.Nested(EventTypeSchema))
+    next_cursor = fields.String(allow_none=True)
 
 
 class EventCreateSchema(Schema):
@@ -133,6 +170,10 @@ webhook_created_schema = WebhookCreatedSchema()
 webhook_list_schema = WebhookListSchema()
 webhook_secret_schema = WebhookSecretSchema()
 event_type_list_schema = EventTypeListSchema()
+event_type_schema = EventTypeSchema()
+event_type_create_schema = EventTypeCreateSchema()
+event_type_update_schema = EventTypeUpdateSchema()
+event_type_filter_schema = EventTypeFilterSchema()
 event_accepted_schema = EventAcceptedSchema()
 delivery_list_schema = DeliveryListSchema()
 test_sent_schema = TestSentSchema()

@@ -44,6 +44,7 @@ def _intake():
 def _dump_signal(signal: Signal) -> dict:
     if signal.status == "duplicate":
         return duplicate_signal_schema.dump(signal)
+    signal.happened_at = signal.timestamp or signal.received_at
     return signal_schema.dump(signal)
 
 
@@ -71,31 +72,33 @@ def get_signal(signal_id):
 def _dump_leads(leads: list[Lead]) -> list[dict]:
     """Dump leads with what is derived from their signals: count, first and last seen, identities."""
     ids = [lead.id for lead in leads]
+    happened = fn.COALESCE(Signal.timestamp, Signal.received_at)  # the sender's time when it gave one
     stats = {
         row.lead_id: row
         for row in Signal.select(
             Signal.lead,
             fn.COUNT(Signal.id).alias("count"),
-            fn.MIN(Signal.received_at).alias("first"),
-            fn.MAX(Signal.received_at).alias("last"),
+            fn.MIN(happened).alias("first"),
+            fn.MAX(happened).alias("last"),
         )
         .where(Signal.lead.in_(ids))
         .group_by(Signal.lead)
     }
-    anonymous = {}
+    identities = {}
     for identity in (
-        Identity.select(Identity.lead, Identity.value)
-        .where(Identity.lead.in_(ids) & (Identity.kind == "anonymous_id"))
+        Identity.select(Identity.lead, Identity.kind, Identity.value)
+        .where(Identity.lead.in_(ids))
         .order_by(Identity.id)
     ):
-        anonymous.setdefault(identity.lead_id, []).append(identity.value)
+        identities.setdefault((identity.lead_id, identity.kind), []).append(identity.value)
     dumped = []
     for lead in leads:
         row = stats.get(lead.id)
         lead.signal_count = row.count if row else 0
         lead.first_seen = _as_datetime(row.first) if row else lead.created_at
         lead.last_seen = _as_datetime(row.last) if row else lead.created_at
-        lead.anonymous_ids = anonymous.get(lead.id, [])
+        lead.anonymous_ids = identities.get((lead.id, "anonymous_id"), [])
+        lead.user_ids = identities.get((lead.id, "user_id"), [])
         dumped.append(lead_schema.dump(lead))
     return dumped
 

@@ -4,19 +4,21 @@ Pure functions over a parsed JSON object, shared by the web process (to answer `
 `cold_storage` at receipt) and the worker (to store and attribute). No I/O here.
 """
 
+import datetime
 import hashlib
 import re
 from dataclasses import dataclass
 
 import orjson
 
-SEGMENT_TYPES = frozenset(("identify", "track", "page", "screen", "group", "alias"))
+SEGMENT_TYPES = frozenset(("identify", "track", "page", "screen", "group", "alias", "delete"))
 SEGMENT_EVENT_NAMES = {
     "page": "page_view",
     "screen": "screen_view",
     "identify": "identify",
     "group": "group",
     "alias": "alias",
+    "delete": "delete",
 }
 EMAIL_PATHS = (("email",), ("traits", "email"), ("context", "traits", "email"), ("properties", "email"))
 SOURCE_SLUG = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
@@ -49,11 +51,12 @@ def is_valid_source(slug: str) -> bool:
 
 
 def is_segment(payload: dict) -> bool:
-    """Tell whether a payload is a Segment call: a known `type`, a `messageId`, and an anonymousId or userId."""
-    return (
-        payload.get("type") in SEGMENT_TYPES
-        and bool(payload.get("messageId"))
-        and bool(payload.get("anonymousId") or payload.get("userId"))
+    """Tell whether a payload is a Segment call: a known `type` and an anonymousId or userId.
+
+    A `messageId` is not required: Segment's own HTTP API examples leave it out.
+    """
+    return payload.get("type") in SEGMENT_TYPES and bool(
+        identifier(payload.get("anonymousId")) or identifier(payload.get("userId"))
     )
 
 
@@ -109,7 +112,34 @@ def read_fields(payload: dict, source: str) -> SignalFields:
 
 def dedupe_key(payload: dict) -> str:
     """Return the key duplicates share: a Segment call's messageId, else a hash of the canonical JSON."""
-    if is_segment(payload):
+    if is_segment(payload) and identifier(payload.get("messageId")):
         return "seg:" + str(payload["messageId"])[:70]
     canonical = orjson.dumps(payload, option=orjson.OPT_SORT_KEYS)
     return "sha256:" + hashlib.sha256(canonical).hexdigest()
+
+
+SENDER_TIME_FIELDS = ("timestamp", "originalTimestamp")
+EARLIEST = datetime.datetime(1970, 1, 1)
+LATEST = datetime.datetime(9000, 1, 1)
+
+
+def sender_time(payload: dict) -> datetime.datetime | None:
+    """Return when the sender says the call happened (Segment's `timestamp`, else `originalTimestamp`), in
+    naive UTC; None when neither is an ISO 8601 time with a zone between 1970 and 9000."""
+    for name in SENDER_TIME_FIELDS:
+        value = payload.get(name)
+        if not isinstance(value, str) or len(value) > 64:
+            continue
+        try:
+            when = datetime.datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+        except ValueError:
+            continue
+        if when.tzinfo is None:
+            continue
+        try:
+            when = when.astimezone(datetime.UTC).replace(tzinfo=None)
+        except OverflowError:
+            continue
+        if EARLIEST <= when < LATEST:
+            return when
+    return None

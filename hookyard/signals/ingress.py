@@ -9,10 +9,10 @@ import time
 import orjson
 from flask import Blueprint, current_app, request
 
-from hookyard.core import greenlets
+from hookyard.core import greenlets, metrics
 from hookyard.core.credentials import new_public_id
 from hookyard.core.errors import BadRequest, InvalidJson, PayloadTooLarge, ValidationFailed
-from hookyard.core.http import current_config
+from hookyard.core.http import current_config, current_secret_box
 from hookyard.core.jsonbody import (
     ESCAPED_NUL,
     NUL_MESSAGE,
@@ -34,21 +34,30 @@ from hookyard.signals.schemas import (
 )
 
 bp = Blueprint("signal_staging", __name__, url_prefix="/api/signal-staging")
+SIGNALS = metrics.IntakeCounters("signals", "Signals")
+bp.after_request(SIGNALS.count_answer)
 
 ACCEPTED_MESSAGE = "Signal received and queued for processing"
 MAX_BATCH_SIGNALS = 4000  # Segment's largest batch setting
 MAX_BULK_SIGNALS = 100_000
 BULK_CHUNK_SIZE = 1000
 NDJSON = "application/x-ndjson"
+WEBHOOK_METHODS = ("POST", "PUT", "PATCH")  # Segment's Webhooks (Actions) destination may send any of them
+KEY_HEADERS = ("X-Api-Secret", "X-Signature", "X-Source")  # what the views read besides the body
 PAUSE_EVERY = 256  # signals validated between two chances for the process's other requests to run
 
 
-def _intake():
+def signal_intake():
     return current_app.extensions["signal_intake"]
 
 
-def _authenticate(api_key: str):
-    return authenticate_api_key(api_key, request.headers.get("X-Api-Secret"), "signal_staging")
+def _authenticate(api_key: str, max_bytes: int):
+    """Authenticate the key in the URL, with X-Api-Secret or (Segment's Actions) an X-Signature of the body."""
+    secret, signature = request.headers.get("X-Api-Secret"), request.headers.get("X-Signature")
+    signed = None
+    if signature is not None and not secret:
+        signed = (signature, read_raw_body(request, max_bytes), current_secret_box())
+    return authenticate_api_key(api_key, secret, "signal_staging", signed)
 
 
 def _slug(value: str | None, what: str) -> str | None:
@@ -60,8 +69,13 @@ def _slug(value: str | None, what: str) -> str | None:
     return slug
 
 
-def _now_ms() -> int:
+def now_ms() -> int:
     return int(time.time() * 1000)
+
+
+def refusals(bad: dict) -> list[str]:
+    """Return the error code of each refused row of a batch or import."""
+    return [row["error"]["error"] for row in bad.values()]
 
 
 def _signal_errors(item, may_hold_nul: bool) -> dict | None:
@@ -76,7 +90,7 @@ def _signal_errors(item, may_hold_nul: bool) -> dict | None:
     return None
 
 
-def _prepare(
+def prepare(
     items: list,
     organization_id: int,
     url_source: str | None,
@@ -106,18 +120,19 @@ def _prepare(
     return good, bad
 
 
-@bp.post("/webhook/<api_key>")
-@bp.post("/webhook/<source>/<api_key>")
+@bp.route("/webhook/<api_key>", methods=WEBHOOK_METHODS)
+@bp.route("/webhook/<source>/<api_key>", methods=WEBHOOK_METHODS)
 @documented(
     auth="api_key",
     body=signal_in_schema,
     responses={202: signal_accepted_schema},
     errors=(429,),
     tags=("signal staging",),
+    headers=KEY_HEADERS,
 )
 def receive_signal(api_key, source=None):
     """Accept one signal from any source."""
-    key = _authenticate(api_key)
+    key = _authenticate(api_key, current_config().max_signal_bytes)
     url_source = _slug(source, "The source in the URL")
     require_json_content_type(request)
     raw = read_raw_body(request, current_config().max_signal_bytes)
@@ -131,14 +146,14 @@ def receive_signal(api_key, source=None):
         raise ValidationFailed(errors, "The signal has invalid fields.")
     signal_source = detect_source(payload, url_source, _slug(request.headers.get("X-Source"), "X-Source"))
     fields = read_fields(payload, signal_source)
-    intake = _intake()
+    intake = signal_intake()
     signal_id = intake.allocator.take(1)
-    entry = envelope(signal_id, key.organization_id, signal_source, _now_ms(), raw.strip())
+    entry = envelope(signal_id, key.organization_id, signal_source, now_ms(), raw.strip())
     (cold,) = intake.accept(key.organization_id, [(entry, fields)])
     return {"id": signal_id, "message": ACCEPTED_MESSAGE, "source": signal_source, "cold_storage": cold}, 202
 
 
-def _batch_items(body) -> list:
+def batch_items(body) -> list:
     """Return the signals of a batch: a bare array, `{"signals": [...]}`, or Segment's `{"batch": [...]}`."""
     if isinstance(body, list):
         return body
@@ -156,27 +171,29 @@ def _batch_items(body) -> list:
     raise InvalidJson('A batch is a JSON array of signals, or an object with a "signals" array.')
 
 
-@bp.post("/webhook/<api_key>/batch")
+@bp.route("/webhook/<api_key>/batch", methods=WEBHOOK_METHODS)
 @documented(
     auth="api_key",
     body=signal_batch_in_schema,
     responses={202: batch_accepted_schema},
     errors=(429,),
     tags=("signal staging",),
+    headers=KEY_HEADERS,
 )
 def receive_batch(api_key):
     """Accept a batch of signals (a JSON array, as Segment sends); bad items are reported by index."""
-    key = _authenticate(api_key)
+    key = _authenticate(api_key, current_config().max_batch_bytes)
     header_source = _slug(request.headers.get("X-Source"), "X-Source")
-    items = _batch_items(read_json(request, max_bytes=current_config().max_batch_bytes, expect=(list, dict)))
+    items = batch_items(read_json(request, max_bytes=current_config().max_batch_bytes, expect=(list, dict)))
+    SIGNALS.carrying(len(items))
     if len(items) > MAX_BATCH_SIGNALS:
         raise PayloadTooLarge(
             f"A batch holds at most {MAX_BATCH_SIGNALS} signals, got {len(items)}; use the bulk endpoint for imports."
         )
-    good, bad = _prepare(items, key.organization_id, None, header_source)
-    intake = _intake()
+    good, bad = prepare(items, key.organization_id, None, header_source)
+    intake = signal_intake()
     first_id = intake.allocator.take(len(good))
-    received_at = _now_ms()
+    received_at = now_ms()
     entries = [
         (envelope(first_id + n, key.organization_id, source, received_at, orjson.dumps(payload)), fields)
         for n, (_index, source, fields, payload) in enumerate(good)
@@ -185,6 +202,7 @@ def receive_batch(api_key):
     rows = dict(bad)
     for n, ((index, source, _fields, _payload), cold) in enumerate(zip(good, colds, strict=True)):
         rows[index] = {"index": index, "id": first_id + n, "source": source, "cold_storage": cold}
+    SIGNALS.answered(len(good), refusals(bad))
     return {
         "message": f"{len(good)} signal(s) received and queued for processing",
         "accepted": len(good),
@@ -232,27 +250,30 @@ def _bulk_chunks(good: list, first_id: int, organization_id: int, received_at: i
     responses={202: batch_accepted_schema},
     errors=(429,),
     tags=("signal staging",),
+    headers=KEY_HEADERS,
     body_content_types=("application/json", NDJSON),
 )
 def receive_bulk(api_key):
     """Accept a historical import of up to 100,000 signals; follow it at /v1/imports/<import_id>."""
-    key = _authenticate(api_key)
+    key = _authenticate(api_key, current_config().max_bulk_bytes)
     header_source = _slug(request.headers.get("X-Source"), "X-Source")
     require_json_content_type(request, allowed=(NDJSON,))
     items, unparseable = _bulk_items(read_raw_body(request, current_config().max_bulk_bytes))
+    SIGNALS.carrying(len(items))
     if len(items) > MAX_BULK_SIGNALS:
         raise PayloadTooLarge(f"A bulk import holds at most {MAX_BULK_SIGNALS} signals, got {len(items)}.")
-    good, bad = _prepare(items, key.organization_id, None, header_source, unparseable)
-    intake = _intake()
+    good, bad = prepare(items, key.organization_id, None, header_source, unparseable)
+    intake = signal_intake()
     intake.accept(key.organization_id, [(b"", fields) for _i, _s, fields, _p in good], push=False, per_second=False)
     import_id = new_public_id("imp_")
     try:
         first_id = intake.allocator.take(len(good))
-        chunks = _bulk_chunks(good, first_id, key.organization_id, _now_ms())
+        chunks = _bulk_chunks(good, first_id, key.organization_id, now_ms())
         intake.queue_import(import_id, key.organization_id, chunks, total=len(good), failed=len(bad))
     except Exception:
         intake.refund(key.organization_id, len(good))
         raise
+    SIGNALS.answered(len(good), refusals(bad))
     return {
         "message": f"Import of {len(good)} signal(s) queued for processing",
         "import_id": import_id,

@@ -2,7 +2,7 @@
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate
 
-from schemas import MAX_BIGINT, MAX_INT, ErrorSchema, UtcDateTime
+from schemas import MAX_BIGINT, MAX_INT, ErrorSchema, JsonBoolean, UtcDateTime
 
 
 class Identifier(fields.Field):
@@ -72,6 +72,10 @@ class SignalSchema(Schema):
     status = fields.String()
     mapped_signal = fields.String(allow_none=True)
     payload = fields.Raw()
+    timestamp = UtcDateTime(
+        attribute="happened_at",
+        metadata={"description": "When the sender says it happened (Segment's timestamp), else received_at."},
+    )
     received_at = UtcDateTime()
     processed_at = UtcDateTime()
 
@@ -107,8 +111,9 @@ class LeadSchema(Schema):
     score = fields.Integer()
     signal_count = fields.Integer()
     anonymous_ids = fields.List(fields.String())
-    first_seen = UtcDateTime()
-    last_seen = UtcDateTime()
+    user_ids = fields.List(fields.String())
+    first_seen = UtcDateTime(metadata={"description": "The earliest of its signals' timestamps."})
+    last_seen = UtcDateTime(metadata={"description": "The latest of its signals' timestamps."})
 
 
 class LeadFilterSchema(Schema):
@@ -131,7 +136,7 @@ class UsageSchema(Schema):
 class RateLimitSchema(Schema):
     raw_signals_per_month = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=0, max=MAX_INT))
     signals_per_second = fields.Integer(required=True, allow_none=True, validate=validate.Range(min=1, max=MAX_INT))
-    overages_enabled = fields.Boolean(required=True)
+    overages_enabled = JsonBoolean(required=True)
 
 
 class ImportFailureSchema(Schema):
@@ -168,3 +173,42 @@ batch_accepted_schema = BatchAcceptedSchema()
 signal_batch_in_schema = SignalBatchInSchema()
 signal_list_schema = SignalListSchema()
 lead_list_schema = LeadListSchema()
+
+
+class SegmentCallInSchema(Schema):
+    """A call of Segment's Tracking API (https://segment.com/docs/connections/sources/catalog/libraries/server/http-api/)."""
+
+    class Meta:
+        unknown = INCLUDE
+
+    type = fields.String(validate=validate.OneOf(("track", "identify", "page", "screen", "group", "alias")))
+    anonymousId = fields.String()
+    userId = fields.String()
+    messageId = fields.String()
+    event = fields.String()
+    properties = fields.Dict()
+    traits = fields.Dict()
+    context = fields.Dict()
+    timestamp = fields.String(metadata={"description": "ISO 8601: when it happened; kept as the signal's time."})
+    writeKey = fields.String(metadata={"description": "The write key, when not sent as Basic auth."})
+
+
+class SegmentBatchInSchema(Schema):
+    class Meta:
+        unknown = INCLUDE
+
+    batch = fields.List(fields.Nested(SegmentCallInSchema), required=True)
+    context = fields.Dict(metadata={"description": "Applies to every call of the batch."})
+    writeKey = fields.String()
+    sentAt = fields.String()
+
+
+class SegmentAcceptedSchema(Schema):
+    success = fields.Boolean(metadata={"description": "Always true in a 200, as Segment answers."})
+    accepted = fields.Integer()
+    rejected = fields.List(fields.Nested(BatchRowSchema), metadata={"description": "Calls refused, by index."})
+
+
+segment_call_in_schema = SegmentCallInSchema()
+segment_batch_in_schema = SegmentBatchInSchema()
+segment_accepted_schema = SegmentAcceptedSchema()

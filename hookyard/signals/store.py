@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from hookyard.core.clock import iso_z, utcnow
 from hookyard.core.db import insert_rows
 from hookyard.mapping.apply import Candidate, map_new_signals
-from hookyard.signals.fields import SignalFields, dedupe_key, identifier, read_fields
+from hookyard.signals.erasure import erase_users, user_ids_to_erase
+from hookyard.signals.fields import SignalFields, dedupe_key, identifier, read_fields, sender_time
 from hookyard.signals.identities import known_links
 from models import Identity, IdentityAlias, Lead, Signal
 
@@ -94,6 +95,9 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
     _record_aliases(organization_id, parsed, result)
     rows = []
     for entry, fields in parsed:
+        if fields.segment_type == "delete":  # the record of an erasure: attached to nobody, never rehydrated
+            rows.append({**_signal_row(organization_id, entry, fields, None), "cold_storage": False})
+            continue
         lead_id = leads.get(fields.email) if fields.email else None
         if lead_id is None:
             lead_id = next((links[identity] for identity in fields.identities if identity in links), None)
@@ -102,6 +106,13 @@ def _store_for_organization(organization_id: int, entries: list[dict]) -> StoreR
         rows.append(_signal_row(organization_id, entry, fields, lead_id))
     insert_rows(Signal, rows)
     inserted = _existing_ids([row["id"] for row in rows])
+    erasing = user_ids_to_erase(parsed)
+    if erasing:  # a delete call: what it erased of this chunk is neither stored nor a duplicate
+        keep = {entry["id"] for entry, fields in parsed if fields.segment_type == "delete"}
+        erase_users(organization_id, erasing, keep)
+        erased = inserted - _existing_ids([row["id"] for row in rows])
+        rows = [row for row in rows if row["id"] not in erased]
+        inserted -= erased
     stored = [row for row in rows if row["id"] in inserted]
     conflicting = [row for row in rows if row["id"] not in inserted]
     result.stored = sorted(inserted)
@@ -119,7 +130,8 @@ def _signal_row(organization_id: int, entry: dict, fields: SignalFields, lead_id
     return {"id": entry["id"], "organization": organization_id, "source": entry["src"], "event": fields.event,
             "email": fields.email, "anonymous_id": fields.anonymous_id, "user_id": fields.user_id, "lead": lead_id,
             "cold_storage": lead_id is None, "status": "processed", "dedupe_key": dedupe_key(entry["p"]),
-            "payload": entry["p"], "received_at": _received_at(entry["at"]), "processed_at": utcnow()}  # fmt: skip
+            "payload": entry["p"], "received_at": _received_at(entry["at"]), "timestamp": sender_time(entry["p"]),
+            "processed_at": utcnow()}  # fmt: skip
 
 
 def _received_event(row: dict) -> dict:

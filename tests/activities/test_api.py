@@ -48,11 +48,15 @@ def test_revocation_makes_the_url_a_404_and_keeps_the_activities(client, org, pr
     assert response.status_code == 404
     assert "revoked" in response.get_json()["message"]
     assert get_activity(client, org, activity_id).status_code == 200
-    listed = client.get(f"/v1/projects/{project['id']}/webhooks", headers=org["headers"]).get_json()["webhooks"]
+    webhooks = f"/v1/projects/{project['id']}/webhooks"
+    assert client.get(webhooks, headers=org["headers"]).get_json()["webhooks"] == []
+    listed = client.get(f"{webhooks}?include_revoked=true", headers=org["headers"]).get_json()["webhooks"]
     assert listed[0]["active"] is False
     assert listed[0]["revoked_at"]
-    again = client.post(f"/v1/projects/{project['id']}/webhooks/{webhook['id']}/rotate", headers=org["headers"])
-    assert again.status_code == 404
+    for method, path in (("get", ""), ("post", "/rotate"), ("delete", "")):
+        again = getattr(client, method)(f"{webhooks}/{webhook['id']}{path}", headers=org["headers"])
+        assert again.status_code == 404
+        assert "was deleted" in again.get_json()["message"]
 
 
 def test_activities_filter_by_project_member_and_time_window(client, org, project, run_jobs):

@@ -2,6 +2,8 @@
 
 import datetime
 
+import pytest
+
 from models import ApiKey
 
 
@@ -127,3 +129,16 @@ def test_list_refuses_bad_limits_and_cursors(client, org):
     response = client.get("/v1/api-keys?cursor=nonsense", headers=org["headers"])
     assert response.status_code == 400
     assert response.get_json()["error"] == "invalid_cursor"
+
+
+@pytest.mark.parametrize("value", ["false", 0, "no"])
+def test_a_boolean_must_be_a_json_boolean(client, org, make_api_key, value):
+    created = make_api_key()
+    answer = client.patch(f"/v1/api-keys/{created['id']}", json={"active": value}, headers=org["headers"])
+    assert answer.status_code == 400
+    assert "active" in answer.get_json()["errors"]
+    refused = client.post(
+        "/v1/api-keys", json={"name": "x", "endpoint_type": "flow", "secret": value}, headers=org["headers"]
+    )
+    assert refused.status_code == 400
+    assert "secret" in refused.get_json()["errors"]

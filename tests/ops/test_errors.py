@@ -144,6 +144,13 @@ def test_an_id_past_a_bigint_is_a_404(client, org, path):
     assert response.get_json()["error"] == "not_found"
 
 
+@pytest.mark.parametrize("method", ["delete", "patch"])
+def test_an_id_past_a_bigint_is_a_404_whatever_the_method(client, org, method):
+    response = getattr(client, method)(f"/v1/api-keys/{TOO_BIG}", json={}, headers=org["headers"])
+    assert response.status_code == 404  # not the 405 werkzeug says when the converter refuses the id
+    assert client.put("/v1/api-keys", json={}, headers=org["headers"]).status_code == 405  # a real 405 stays
+
+
 def test_a_lead_id_filter_past_a_bigint_is_a_400_naming_it(client, org):
     response = client.get(f"/v1/signals?lead_id={TOO_BIG}", headers=org["headers"])
     assert response.status_code == 400

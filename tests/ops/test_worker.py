@@ -13,8 +13,8 @@ def test_a_failing_job_does_not_stop_the_next_one(app, run_jobs, client):
     assert Job.fetch(failing.id, connection=app.redis).get_status() == JobStatus.FAILED
     assert Job.fetch(passing.id, connection=app.redis).return_value() == 42
     text = client.get("/metrics").get_data(as_text=True)
-    assert 'hookyard_jobs_total{outcome="default:failure"} 1.0' in text
-    assert 'hookyard_jobs_total{outcome="default:success"} 1.0' in text
+    assert 'hookyard_jobs_total{outcome="failure",queue="default"} 1.0' in text
+    assert 'hookyard_jobs_total{outcome="success",queue="default"} 1.0' in text
 
 
 def test_jobs_are_queued_by_their_function(app, client, signal_key):

@@ -1,5 +1,6 @@
 """What a signal says about itself: source, email, identities, event name and dedupe key."""
 
+import datetime
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ from hookyard.signals.fields import (
     is_segment,
     is_valid_source,
     read_fields,
+    sender_time,
 )
 
 PAYLOADS = Path(__file__).parent.parent / "payloads"
@@ -57,7 +59,7 @@ def test_a_real_segment_call_is_segment(name):
     assert is_segment(payload(name)) is True
 
 
-@pytest.mark.parametrize("call_type", ["identify", "track", "page", "screen", "group", "alias"])
+@pytest.mark.parametrize("call_type", ["identify", "track", "page", "screen", "group", "alias", "delete"])
 def test_every_segment_call_type_is_segment(call_type):
     assert is_segment(segment_call(type=call_type)) is True
 
@@ -66,12 +68,18 @@ def test_a_call_of_an_unknown_type_is_not_segment():
     assert is_segment(segment_call(type="purchase")) is False
 
 
-def test_a_call_without_a_message_id_is_not_segment():
-    assert is_segment(segment_call(messageId=None)) is False
+def test_a_call_without_a_message_id_is_segment():
+    assert is_segment(segment_call(messageId=None)) is True
 
 
-def test_a_call_with_an_empty_message_id_is_not_segment():
-    assert is_segment(segment_call(messageId="")) is False
+def test_the_calls_of_segments_own_http_api_example_are_segment():
+    calls = payload("segment_batch")["batch"]
+    assert [is_segment(call) for call in calls] == [True] * len(calls)
+
+
+def test_an_empty_or_structured_anonymous_id_does_not_make_a_segment_call():
+    assert is_segment(segment_call(anonymousId="")) is False
+    assert is_segment(segment_call(anonymousId={"id": 1})) is False
 
 
 def test_a_call_without_anonymous_id_or_user_id_is_not_segment():
@@ -240,7 +248,7 @@ def test_the_fields_of_a_real_segment_identify():
 
 
 def test_the_fields_of_a_payload_that_is_not_segment_have_no_segment_type():
-    assert read_fields({"type": "page", "anonymousId": "anon-1"}, "forms").segment_type is None
+    assert read_fields({"type": "page", "userId": {"id": 1}}, "forms").segment_type is None
 
 
 def test_the_fields_keep_the_source_they_are_given():
@@ -254,6 +262,33 @@ def test_the_identities_list_the_anonymous_id_then_the_user_id():
 
 def test_a_signal_without_ids_has_no_identities():
     assert read_fields({"email": "ann@example.com"}, "forms").identities == []
+
+
+def test_a_segment_call_without_a_message_id_is_deduped_by_its_content():
+    first, again = segment_call(messageId=None), segment_call(messageId=None)
+    assert dedupe_key(first) == dedupe_key(again)
+    assert re.fullmatch(r"sha256:[0-9a-f]{64}", dedupe_key(first))
+    assert dedupe_key(first) != dedupe_key(segment_call(messageId=None, event="Other"))
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"timestamp": "2019-06-21T17:35:47.404Z"}, datetime.datetime(2019, 6, 21, 17, 35, 47, 404000)),
+        ({"timestamp": "2019-06-21T19:35:47+02:00"}, datetime.datetime(2019, 6, 21, 17, 35, 47)),
+        ({"originalTimestamp": "2019-06-21T17:35:47Z"}, datetime.datetime(2019, 6, 21, 17, 35, 47)),
+        ({"timestamp": "2019-06-21T17:00:00Z", "originalTimestamp": "2018-01-01T00:00:00Z"},
+         datetime.datetime(2019, 6, 21, 17)),
+        ({"timestamp": "garbage", "originalTimestamp": "2018-01-01T00:00:00Z"}, datetime.datetime(2018, 1, 1)),
+        ({"timestamp": "2019-06-21T17:35:47"}, None),  # no zone: whose time?
+        ({"timestamp": "0001-01-01T00:30:00+01:00"}, None),
+        ({"timestamp": "9999-12-31T23:59:59-01:00"}, None),
+        ({"timestamp": 1561138547}, None),
+        ({}, None),
+    ],
+)  # fmt: skip
+def test_the_sender_time_is_segments_timestamp_else_its_original_timestamp(changes, expected):
+    assert sender_time(segment_call(**changes)) == expected
 
 
 def test_the_dedupe_key_of_a_segment_call_is_its_message_id():

@@ -20,6 +20,7 @@ PURE_MODULES = (
     "hookyard.outbound.signing",
     "hookyard.outbound.url_safety",
     "hookyard.outbound.event_types",
+    "hookyard.outbound.type_schemas",
 )
 FRAMEWORK = ("flask", "werkzeug", "peewee", "playhouse", "redis", "rq", "gevent", "models", "app", "schemas")
 
