@@ -32,6 +32,7 @@ import redis as redis_lib
 from playhouse.db_url import connect
 
 from bench.baseline_app import LPUSH_KEY
+from hookyard.core.credentials import generate_key
 from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
 
 BIN = os.path.dirname(sys.executable)
@@ -99,6 +100,7 @@ class Service:
             HOOKYARD_VAR_DIR=var_dir,
             PATH=BIN + os.pathsep + os.environ.get("PATH", ""),
             WEB_CONCURRENCY="2",
+            HOOKYARD_ENCRYPTION_KEY=generate_key(),  # no process starts without one
         )
         self.processes = []
 

@@ -3,21 +3,21 @@
 from marshmallow import Schema, ValidationError, fields, validate
 
 from hookyard.outbound.event_types import kind_of, name_problem
-from schemas import UtcDateTime
+from schemas import JsonBoolean, UtcDateTime
 
 
 class WebhookCreateSchema(Schema):
     url = fields.String(required=True, validate=validate.Length(min=1, max=2048))
     events = fields.List(fields.String(), required=True, validate=validate.Length(min=1, max=100))
     secret = fields.String(load_default=None)
-    active = fields.Boolean(load_default=True)
+    active = JsonBoolean(load_default=True)
     description = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=1000))
 
 
 class WebhookUpdateSchema(Schema):
     url = fields.String(validate=validate.Length(min=1, max=2048))
     events = fields.List(fields.String(), validate=validate.Length(min=1, max=100))
-    active = fields.Boolean()
+    active = JsonBoolean()
     description = fields.String(allow_none=True, validate=validate.Length(max=1000))
 
 
@@ -59,14 +59,14 @@ class EventTypeCreateSchema(Schema):
     name = fields.String(required=True, validate=_check_name)
     description = fields.String(load_default="", validate=validate.Length(max=1000))
     schema = fields.Dict(load_default=None, allow_none=True, metadata={"description": SCHEMA_HELP})
-    archived = fields.Boolean(load_default=False)
+    archived = JsonBoolean(load_default=False)
 
 
 class EventTypeUpdateSchema(Schema):
     name = fields.String(metadata={"description": "Names never change: only the current one is accepted."})
     description = fields.String(validate=validate.Length(max=1000))
     schema = fields.Dict(allow_none=True, metadata={"description": SCHEMA_HELP})
-    archived = fields.Boolean()
+    archived = JsonBoolean()
 
 
 class EventTypeSchema(Schema):

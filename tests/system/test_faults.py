@@ -9,8 +9,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 
@@ -23,7 +21,6 @@ from hookyard.devserver.embedded_redis import free_port
 from models import DeliveryAttempt
 from tests.helpers import (
     CUSTOM_EVENT,
-    ROOT,
     SEED_ACTIVITY,
     SIGNAL_WEBHOOK,
     create_webhook,
@@ -35,7 +32,7 @@ from tests.helpers import (
     send_signal,
     wait_until,
 )
-from tests.processes import start_redis, stop_group
+from tests.processes import start_redis, start_worker, stop_group
 
 
 def post_chunked(base: str, path: str, body: bytes, content_type="application/json") -> tuple[int, dict]:
@@ -121,11 +118,7 @@ def test_the_worker_outlives_a_redis_restart_and_then_runs_jobs(config, tmp_path
     port = free_port()
     redis_server = start_redis(port, tmp_path)
     url = f"redis://127.0.0.1:{port}/0"
-    env = dict(os.environ, DATABASE_URL=config.database_url, REDIS_URL=url, WORKER_MAINTENANCE_INTERVAL="1")
-    log = open(tmp_path / "worker.log", "w")
-    worker = subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-    )
+    worker = start_worker(config, tmp_path / "worker.log", REDIS_URL=url, WORKER_MAINTENANCE_INTERVAL="1")
     try:
         wait_until(lambda: "Listening on" in (tmp_path / "worker.log").read_text(), timeout=20)
         redis_server.kill()
@@ -156,15 +149,8 @@ def test_a_job_queued_as_the_worker_is_killed_is_run_by_the_next_one(app, config
     # Killed while it waits for a job, a worker may be handed the next one by Redis before Redis has seen it
     # go: RQ's BLPOP over several queues would lose that job; one queue per process (BLMOVE into an
     # intermediate list that maintenance recovers) does not.
-    env = dict(
-        os.environ, DATABASE_URL=config.database_url, REDIS_URL=config.redis_url, WORKER_MAINTENANCE_INTERVAL="1"
-    )
-
     def start(name):
-        log = open(tmp_path / f"{name}.log", "w")
-        return subprocess.Popen(
-            [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-        )
+        return start_worker(config, tmp_path / f"{name}.log", WORKER_MAINTENANCE_INTERVAL="1")
 
     first = start("first")
     second = None

@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 
@@ -15,7 +14,6 @@ from rq.job import Job, JobStatus
 
 from models import Signal
 from tests.helpers import (
-    ROOT,
     SEED_ACTIVITY,
     SIGNAL_BULK,
     create_rule,
@@ -73,10 +71,7 @@ def test_a_worker_killed_mid_import_is_finished_by_a_fresh_one_exactly_once(
 @pytest.mark.slow
 def test_sigterm_finishes_the_job_in_hand_then_exits(app, config, tmp_path):
     marker = tmp_path / "done"
-    env = dict(os.environ, DATABASE_URL=config.database_url, REDIS_URL=config.redis_url)
-    process = subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
+    process = start_worker(config, tmp_path / "worker.log")
     try:
         job = app.queues["default"].enqueue("tests.fixtures.sleep_then_write", 1.5, str(marker))
         deadline = time.monotonic() + 15
@@ -88,7 +83,7 @@ def test_sigterm_finishes_the_job_in_hand_then_exits(app, config, tmp_path):
     finally:
         if process.poll() is None:
             process.kill()
-    assert marker.exists(), process.stdout.read().decode()
+    assert marker.exists(), (tmp_path / "worker.log").read_text()
     assert job.get_status(refresh=True) == JobStatus.FINISHED
 
 
@@ -97,11 +92,7 @@ def test_sigterm_to_the_whole_process_group_still_finishes_the_job_in_hand(app, 
     # honcho and container platforms signal every process, so each queue worker gets SIGTERM twice: once
     # itself, once forwarded by worker.py. The second must not turn the warm shutdown into a cold one.
     marker = tmp_path / "done"
-    env = dict(os.environ, DATABASE_URL=config.database_url, REDIS_URL=config.redis_url)
-    log = open(tmp_path / "worker.log", "w")
-    process = subprocess.Popen(
-        [sys.executable, "worker.py"], cwd=ROOT, env=env, stdout=log, stderr=log, start_new_session=True
-    )
+    process = start_worker(config, tmp_path / "worker.log")
     try:
         job = app.queues["default"].enqueue("tests.fixtures.sleep_then_write", 1.5, str(marker))
         wait_until(lambda: job.get_status(refresh=True) == JobStatus.STARTED, timeout=15, interval=0.05)
