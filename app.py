@@ -6,7 +6,7 @@ server, the `flask` CLI and the tests import this module.
 
 import time
 
-from flask import Flask, g, request
+from flask import Flask, g, redirect, request
 
 from hookyard.activities import api as activity_api
 from hookyard.activities import ingress as activity_ingress
@@ -16,6 +16,7 @@ from hookyard.core.db import bind_database, db
 from hookyard.core.errors import BadRequest
 from hookyard.core.http import IdConverter
 from hookyard.core.queues import INGEST_QUEUE, connect_redis, make_queues
+from hookyard.dashboard import views as dashboard
 from hookyard.flows import api as flow_api
 from hookyard.flows import ingress as flow_ingress
 from hookyard.flows.intake import FlowScripts
@@ -34,6 +35,7 @@ from hookyard.signals.keys import SignalKeys
 
 BLUEPRINTS = (
     ops_views.bp,
+    dashboard.bp,
     key_api.bp,
     signal_ingress.bp,
     segment_api.bp,
@@ -54,6 +56,7 @@ def create_app(config: Config | None = None) -> Flask:
     app = Flask(__name__)
     app.config["HOOKYARD"] = config
     app.config["MAX_CONTENT_LENGTH"] = config.max_body_bytes
+    configure_sessions(app, config)
     app.json.sort_keys = False
     app.database = bind_database(config.database_url)
     app.redis = connect_redis(config.redis_url) if config.redis_url else None
@@ -67,10 +70,26 @@ def create_app(config: Config | None = None) -> Flask:
     app.url_map.converters["int"] = IdConverter  # before the rules are bound
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.add_url_rule("/", "home", lambda: redirect("/dashboard/"))
     register_request_hooks(app)
     errors.init_app(app)
     cli.init_app(app)
     return app
+
+
+def configure_sessions(app: Flask, config: Config) -> None:
+    """The dashboard's cookie: signed with a key derived from HOOKYARD_ENCRYPTION_KEY, HttpOnly, SameSite=Lax,
+    Secure when the service is reached over https."""
+    app.secret_key = (
+        credentials.derived_key(config.encryption_key, "dashboard-session") if config.encryption_key else None
+    )
+    app.config.update(
+        SESSION_COOKIE_NAME="hy_session",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=config.public_url.startswith("https://"),
+        WTF_CSRF_TIME_LIMIT=None,  # a token lives as long as the session it is kept in
+    )
 
 
 def register_request_hooks(app: Flask) -> None:

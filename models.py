@@ -17,14 +17,26 @@ ENDPOINT_TYPES = ("signal_staging", "flow")
 
 class Organization(BaseModel):
     name = CharField(max_length=200)
-    management_key_hash = CharField(max_length=64, unique=True)
-    management_key_prefix = CharField(max_length=16)
+    management_key_hash = CharField(max_length=64, unique=True, null=True)  # 0.1's one key: now in ManagementKey
+    management_key_prefix = CharField(max_length=16, null=True)
     created_at = DateTimeField(default=utcnow)
 
+
+class ManagementKey(BaseModel):
+    """A key for the management API (`Authorization: Bearer`); an organization may hold several."""
+
+    organization = ForeignKeyField(Organization, backref="management_keys", on_delete="CASCADE")
+    name = CharField(max_length=200)
+    key_hash = CharField(max_length=64, unique=True)
+    key_prefix = CharField(max_length=16)
+    created_at = DateTimeField(default=utcnow)
+    revoked_at = DateTimeField(null=True)
+
     @classmethod
-    def for_management_key_hash(cls, key_hash: str):
-        """Return the organization owning a management key hash, or None."""
-        return cls.get_or_none(cls.management_key_hash == key_hash)
+    def organization_of(cls, key_hash: str):
+        """Return the organization a live management key's hash belongs to, or None."""
+        key = cls.get_or_none((cls.key_hash == key_hash) & cls.revoked_at.is_null())
+        return key.organization if key is not None else None
 
 
 class ApiKey(BaseModel):
@@ -150,6 +162,7 @@ class Signal(BaseModel):
             # Rehydration looks up cold signals by identity; the API filters by them.
             (("organization", "anonymous_id"), False),
             (("organization", "user_id"), False),
+            (("organization", "received_at"), False),  # counts of a day, time windows
         )
 
 
@@ -293,6 +306,10 @@ class Member(BaseModel):
     email = CharField(max_length=320)  # lower-cased
     name = CharField(max_length=255)
     created_at = DateTimeField(default=utcnow)
+    # Dashboard sign-in: a member with a role and a password hash (argon2) is a dashboard user.
+    password_hash = TextField(null=True)
+    role = CharField(max_length=16, null=True)  # admin | viewer
+    password_changed_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("organization", "email"), True),)  # one member per address in an organization

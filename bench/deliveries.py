@@ -99,7 +99,7 @@ def publish_events(database, key: str, receiver: str, hang: bool):
     migrate(database)
     for table in ("delivery_attempt", "delivery", "event", "endpoint"):
         database.execute_sql(f"DELETE FROM {table}")
-    org = Organization.create(name="bench", management_key_hash=new_public_id("x"), management_key_prefix="x")
+    org = Organization.create(name="bench")
     box = SecretBox(key)
     secrets = {"fast": "whsec_" + "A" * 43 + "=", "hang": "bench-secret"}
     endpoints = [

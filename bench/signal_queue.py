@@ -26,17 +26,14 @@ from app import create_app
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
 from hookyard.core.credentials import (
-    display_prefix,
     generate_key,
-    hash_credential,
-    new_credential,
 )
 from hookyard.core.db import (
     insert_rows,
     migrate,
 )
 from hookyard.devserver.embedded_redis import EmbeddedRedis
-from hookyard.ops.cli import MANAGEMENT_KEY_PREFIX
+from hookyard.keys.management import create_management_key
 from models import Organization, Signal
 
 TOTAL = int(os.environ.get("BENCH_QUEUE_SIGNALS", "1000000"))
@@ -91,11 +88,9 @@ def run(label: str, database_url: str, redis_url: str) -> float:
     app = create_app(Config.from_env({}, database_url=database_url, redis_url=redis_url, encryption_key=generate_key()))
     database = app.database
     migrate(database)
-    key = new_credential(MANAGEMENT_KEY_PREFIX)
     with database.connection_context():
-        organization = Organization.create(
-            name="bench", management_key_hash=hash_credential(key), management_key_prefix=display_prefix(key)
-        )
+        organization = Organization.create(name="bench")
+        key = create_management_key(organization, "bench")
         with database.atomic():
             fill(organization.id)
         database.execute_sql("ANALYZE")

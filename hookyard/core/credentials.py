@@ -10,6 +10,7 @@ decrypt, so the key can be rotated. `make run` and the tests provide one; produc
 the release, web and worker processes refuse to start without it (`ready_to_start`).
 """
 
+import base64
 import hashlib
 import hmac
 import os
@@ -123,3 +124,13 @@ def ready_to_start(config, local_key_file: str):
     except SecretBoxError as error:
         raise SystemExit(f"hookyard: {error}") from None
     return config
+
+
+def derived_key(keys: str, purpose: str) -> bytes:
+    """Return 32 bytes for one purpose (signing the dashboard's cookie, say), derived from the first
+    Fernet key of HOOKYARD_ENCRYPTION_KEY with HKDF, so no second secret needs setting."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    first = base64.urlsafe_b64decode(keys.split(",")[0].strip())
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(first)

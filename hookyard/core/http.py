@@ -9,7 +9,7 @@ from hookyard.core.config import Config
 from hookyard.core.credentials import SecretBox, hash_credential
 from hookyard.core.errors import NotFound, Unauthorized, ValidationFailed
 from hookyard.core.jsonbody import NUL_MESSAGE, nul_paths, read_json
-from models import Organization
+from models import ManagementKey
 from schemas import MAX_BIGINT, list_args_schema
 
 
@@ -57,7 +57,7 @@ def authenticate_management() -> None:
     if scheme.lower() != "bearer" or not key.strip():
         raise Unauthorized("Send your management key as `Authorization: Bearer <key>`.")
     # Lookup is by the hash of a 192-bit random key: timing reveals nothing usable about other keys.
-    organization = Organization.for_management_key_hash(hash_credential(key.strip()))
+    organization = ManagementKey.organization_of(hash_credential(key.strip()))
     if organization is None:
         raise Unauthorized("The management key is not valid.")
     g.organization = organization

@@ -63,6 +63,8 @@ def main() -> int:
         subprocess.run(shlex.split(procfile_command("release")), env=env, cwd=ROOT, check=True)  # noqa: S603
         print(f"hookyard: serving on http://127.0.0.1:{env['PORT']}  (Ctrl-C stops web, worker and Redis)")
         print('hookyard: next, in another terminal: .venv/bin/flask --app app create-org "My Organization"')
+        print("hookyard: then: .venv/bin/flask --app app create-user you@example.com --organization <its id>")
+        print(f"hookyard: and sign in at http://127.0.0.1:{env['PORT']}/dashboard/login")
         honcho = subprocess.Popen(  # noqa: S603
             [os.path.join(VENV_BIN, "honcho"), "start", "-f", supervised_procfile(), "-d", ROOT, "web", "worker"],
             env=env,

@@ -2,11 +2,10 @@
 
 from flask import Blueprint, g
 
-from hookyard.core.credentials import display_prefix, hash_credential, new_credential
 from hookyard.core.http import authenticate_management, current_secret_box, get_owned_or_404, list_args, load_body
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
-from hookyard.keys import auth
+from hookyard.keys import api_keys
 from hookyard.keys.schemas import (
     api_key_create_schema,
     api_key_created_schema,
@@ -20,28 +19,14 @@ from schemas import list_args_schema
 bp = Blueprint("api_keys", __name__, url_prefix="/v1/api-keys")
 bp.before_request(authenticate_management)
 
-KEY_PREFIX = "hy_live_"
-SECRET_PREFIX = "hy_secret_"  # noqa: S105 (a prefix, not a secret)
-SIGNALS = "signal_staging"
-
 
 @bp.post("")
 @documented(body=api_key_create_schema, responses={201: api_key_created_schema})
 def create_api_key():
     """Create an API key; its key and secret are shown only in this answer."""
     data = load_body(api_key_create_schema)
-    key = new_credential(KEY_PREFIX)
-    secret = new_credential(SECRET_PREFIX) if data["secret"] else None
-    api_key = ApiKey.create(
-        organization=g.organization,
-        name=data["name"],
-        endpoint_type=data["endpoint_type"],
-        key_hash=hash_credential(key),
-        key_prefix=display_prefix(key),
-        secret_hash=hash_credential(secret) if secret else None,
-        # Sealed too for signal keys: Segment's Actions sign bodies with it (X-Signature, an HMAC).
-        secret_encrypted=current_secret_box().seal(secret) if secret and data["endpoint_type"] == SIGNALS else None,
-        expires_at=data["expires_at"],
+    api_key, key, secret = api_keys.create_api_key(
+        g.organization, data["name"], data["endpoint_type"], data["secret"], data["expires_at"], current_secret_box
     )
     return {**api_key_created_schema.dump(api_key), "key": key, "secret": secret}, 201
 
@@ -68,18 +53,12 @@ def get_api_key(key_id):
 def update_api_key(key_id):
     """Rename, activate, deactivate or change the expiry of an API key."""
     api_key = get_owned_or_404(ApiKey, key_id, "API key")
-    for field, value in load_body(api_key_update_schema).items():
-        setattr(api_key, field, value)
-    api_key.save()
-    auth.forget(api_key.key_hash)
-    return api_key_schema.dump(api_key)
+    return api_key_schema.dump(api_keys.update_api_key(api_key, load_body(api_key_update_schema)))
 
 
 @bp.delete("/<int:key_id>")
 @documented(responses={204: None}, errors=(404,))
 def delete_api_key(key_id):
     """Delete an API key; requests that use it are refused from now on."""
-    api_key = get_owned_or_404(ApiKey, key_id, "API key")
-    api_key.delete_instance()
-    auth.forget(api_key.key_hash)
+    api_keys.delete_api_key(get_owned_or_404(ApiKey, key_id, "API key"))
     return "", 204

@@ -7,7 +7,7 @@ from hookyard.core.errors import NotFound
 from hookyard.core.http import authenticate_management, get_owned_or_404, list_args, load_body
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
-from hookyard.signals.keys import usage_period
+from hookyard.signals.limits import set_limits, usage_report
 from hookyard.signals.schemas import (
     duplicate_signal_schema,
     import_schema,
@@ -142,18 +142,7 @@ def list_lead_signals(lead_id):
 @documented(responses={200: usage_schema}, tags=("signal staging",))
 def get_usage():
     """Show this month's raw signal count against the plan limit."""
-    period = usage_period()
-    used = _intake().usage(g.organization.id)
-    limits = RateLimit.for_organization(g.organization.id)
-    limit = limits.raw_signals_per_month
-    overage = max(0, used - limit) if limit is not None and limits.overages_enabled else 0
-    return {
-        "period": period,
-        "raw_signals": used,
-        "limit": limit,
-        "overages_enabled": limits.overages_enabled,
-        "overage": overage,
-    }
+    return usage_report(_intake(), g.organization.id)
 
 
 @bp.get("/rate-limits")
@@ -167,13 +156,7 @@ def get_rate_limits():
 @documented(body=rate_limit_schema, responses={200: rate_limit_schema}, tags=("signal staging",))
 def put_rate_limits():
     """Set the organization's plan limits; they apply to the next request."""
-    data = load_body(rate_limit_schema)
-    limits = RateLimit.for_organization(g.organization.id)
-    for name, value in data.items():
-        setattr(limits, name, value)
-    limits.save()
-    _intake().load_limits(g.organization.id)
-    return rate_limit_schema.dump(limits)
+    return rate_limit_schema.dump(set_limits(_intake(), g.organization.id, load_body(rate_limit_schema)))
 
 
 @bp.get("/imports/<import_id>")

@@ -57,6 +57,25 @@ def test_create_org_prints_the_key_once_and_stores_its_hash(app, client):
     assert created["management_key"].startswith("hy_mgmt_")
     stored = Organization.get_by_id(created["organization_id"])
     assert stored.name == "Initech"
-    assert created["management_key"] not in stored.management_key_hash
+    (key,) = stored.management_keys
+    assert created["management_key"] not in key.key_hash  # only its hash is kept
     headers = {"Authorization": f"Bearer {created['management_key']}"}
     assert client.get("/v1/api-keys", headers=headers).get_json() == {"api_keys": [], "next_cursor": None}
+
+
+def test_an_organizations_management_key_moves_to_its_own_table_and_keeps_working(tmp_path):
+    from hookyard.core.db import open_database
+
+    database = open_database(f"sqlite:///{tmp_path / 'old.db'}")
+    runner = Runner(database, MIGRATIONS_DIR)
+    names = [m.name for m in runner.migrations()]
+    before = names.index("0010_dashboard_people_and_management_keys") - 1
+    runner.up(target=names[before])
+    database.execute_sql(
+        "INSERT INTO organization (name, management_key_hash, management_key_prefix, created_at) "
+        "VALUES ('Old', 'a' || printf('%063d', 1), 'hy_mgmt_old', '2026-01-01 00:00:00')"
+    )
+    runner.up()
+    rows = database.execute_sql("SELECT organization_id, name, key_hash, key_prefix FROM management_key").fetchall()
+    assert rows == [(1, "initial", "a" + "0" * 62 + "1", "hy_mgmt_old")]
+    database.close()

@@ -1,0 +1,148 @@
+"""Settings: API keys, management keys, and the plan limits with this month's usage."""
+
+import datetime
+
+from flask import current_app, g, redirect, request, url_for
+
+from hookyard.core.errors import NotFound
+from hookyard.core.http import current_secret_box, get_owned_or_404, public_url
+from hookyard.dashboard.blueprint import admin_only, bp, page
+from hookyard.keys import api_keys, management
+from hookyard.signals.limits import set_limits, usage_report
+from models import ApiKey, ManagementKey, RateLimit
+
+ENDPOINT_TYPES = {"signal_staging": "Signal staging", "flow": "Flow"}
+
+
+def _intake():
+    return current_app.extensions["signal_intake"]
+
+
+@bp.get("/settings/api-keys")
+def api_keys_page():
+    """Settings → API keys: every key by its prefix."""
+    keys = ApiKey.select().where(ApiKey.organization == g.organization).order_by(ApiKey.id.desc())
+    return page("settings/api_keys.html", keys=list(keys), endpoint_types=ENDPOINT_TYPES)
+
+
+def _expiry(value: str) -> datetime.datetime | None:
+    if not value:
+        return None
+    try:
+        expires = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError("The expiry is not a date and time.") from None
+    if expires.tzinfo is not None:
+        expires = expires.astimezone(datetime.UTC).replace(tzinfo=None)
+    if expires <= datetime.datetime.now(datetime.UTC).replace(tzinfo=None):
+        raise ValueError("The expiry must be in the future.")
+    return expires
+
+
+@bp.post("/settings/api-keys")
+def create_api_key():
+    """Create a key and show it (and its secret) this once, with its webhook URLs and a curl example."""
+    name, endpoint_type = request.form.get("name", "").strip(), request.form.get("endpoint_type", "")
+    errors = []
+    if not 1 <= len(name) <= 200:
+        errors.append("Give the key a name (up to 200 characters).")
+    if endpoint_type not in ENDPOINT_TYPES:
+        errors.append("Choose what the key is for.")
+    try:
+        expires_at = _expiry(request.form.get("expires_at", ""))
+    except ValueError as error:
+        errors.append(str(error))
+    if errors:
+        keys = ApiKey.select().where(ApiKey.organization == g.organization).order_by(ApiKey.id.desc())
+        return page("settings/api_keys.html", 400, keys=list(keys), endpoint_types=ENDPOINT_TYPES, errors=errors)
+    api_key, key, secret = api_keys.create_api_key(
+        g.organization, name, endpoint_type, request.form.get("secret") == "on", expires_at, current_secret_box
+    )
+    return page(
+        "settings/api_key_created.html",
+        api_key=api_key,
+        key=key,
+        secret=secret,
+        webhook_url=public_url(f"/api/signal-staging/webhook/{key}"),
+        segment_url=public_url("/segment"),
+    )
+
+
+@bp.post("/settings/api-keys/<int:key_id>/active")
+def toggle_api_key(key_id):
+    api_key = get_owned_or_404(ApiKey, key_id, "API key")
+    api_keys.update_api_key(api_key, {"active": request.form.get("active") == "true"})
+    return redirect(url_for("dashboard.api_keys_page"))
+
+
+@bp.post("/settings/api-keys/<int:key_id>/delete")
+def delete_api_key(key_id):
+    api_keys.delete_api_key(get_owned_or_404(ApiKey, key_id, "API key"))
+    return redirect(url_for("dashboard.api_keys_page"))
+
+
+@bp.get("/settings/management-keys")
+def management_keys_page():
+    """Settings → Management keys (admins only): the keys of the management API, by prefix."""
+    admin_only()
+    return page("settings/management_keys.html", keys=management.live_management_keys(g.organization))
+
+
+def _own_management_key(key_id: int) -> ManagementKey:
+    key = ManagementKey.get_or_none(
+        (ManagementKey.id == key_id)
+        & (ManagementKey.organization == g.organization)
+        & ManagementKey.revoked_at.is_null()
+    )
+    if key is None:
+        raise NotFound(f"No management key {key_id}.")
+    return key
+
+
+@bp.post("/settings/management-keys")
+def create_management_key():
+    name = request.form.get("name", "").strip()[:200] or "dashboard"
+    key = management.create_management_key(g.organization, name)
+    return page("settings/management_key_created.html", name=name, key=key)
+
+
+@bp.post("/settings/management-keys/<int:key_id>/rotate")
+def rotate_management_key(key_id):
+    old = _own_management_key(key_id)
+    return page("settings/management_key_created.html", name=old.name, key=management.rotate_management_key(old))
+
+
+@bp.post("/settings/management-keys/<int:key_id>/revoke")
+def revoke_management_key(key_id):
+    management.revoke_management_key(_own_management_key(key_id))
+    return redirect(url_for("dashboard.management_keys_page"))
+
+
+def _limit(value: str, name: str, minimum: int) -> int | None:
+    if value.strip() == "":
+        return None
+    if not value.strip().isdigit() or not minimum <= int(value) <= 2**31 - 1:
+        raise ValueError(f"{name} is a whole number from {minimum} (or empty for no limit).")
+    return int(value)
+
+
+@bp.route("/settings/limits", methods=("GET", "POST"))
+def limits_page():
+    """Settings → Limits & usage: the plan limits form and this month's usage with its overage."""
+    errors, notice = [], None
+    if request.method == "POST":
+        try:
+            changes = {
+                "raw_signals_per_month": _limit(request.form.get("raw_signals_per_month", ""), "Signals per month", 0),
+                "signals_per_second": _limit(request.form.get("signals_per_second", ""), "Signals per second", 1),
+                "overages_enabled": request.form.get("overages_enabled") == "on",
+            }
+        except ValueError as error:
+            errors.append(str(error))
+        else:
+            set_limits(_intake(), g.organization.id, changes)
+            notice = "Limits saved: the next signal is held to them."
+    status = 400 if errors else 200
+    limits = RateLimit.for_organization(g.organization.id)
+    usage = usage_report(_intake(), g.organization.id)
+    return page("settings/limits.html", status, limits=limits, usage=usage, errors=errors, notice=notice)

@@ -1,0 +1,52 @@
+"""The dashboard in a real browser (Chromium): signing in, creating a key, sending a signal with it."""
+
+import re
+
+import requests
+
+from tests.dashboard.conftest import PASSWORD
+
+
+def sign_in(page, base: str, email: str) -> None:
+    page.goto(f"{base}/dashboard/login")
+    page.shoot("login")
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.wait_for_url(f"{base}/dashboard/")
+
+
+def test_an_admin_signs_in_creates_a_key_sees_it_once_and_a_signal_counts(page, live_server, make_user):
+    sign_in(page, live_server, make_user())
+    page.shoot("overview-empty")
+    menu = page.get_by_role("navigation", name="Main")
+    menu.get_by_role("link", name="API keys").click()
+    page.get_by_label("Name").fill("Website")
+    page.get_by_label("Endpoint type").select_option("signal_staging")
+    page.get_by_role("button", name="Create API key").click()
+    key = page.get_by_label("Key").input_value()
+    assert re.fullmatch(r"hy_live_[\w-]+", key)
+    assert key in page.get_by_label("Webhook URL").input_value()
+    page.shoot("api-key-created")
+    answer = requests.post(
+        f"{live_server}/api/signal-staging/webhook/{key}", json={"email": "ann@example.com", "event": "Signed Up"}
+    )
+    assert answer.status_code == 202
+    page.get_by_role("link", name="Back to API keys").click()
+    assert key not in page.content()  # shown once: the list has its prefix only
+    page.shoot("api-keys")
+    menu.get_by_role("link", name="Overview").click()
+    this_month = page.locator("section.tile", has_text="Signals this month")
+    assert this_month.locator(".big").inner_text() == "1"
+    page.shoot("overview")
+
+
+def test_a_viewer_sees_settings_without_credentials(page, live_server, make_user):
+    sign_in(page, live_server, make_user("viewer@example.com", role="viewer"))
+    page.goto(f"{live_server}/dashboard/settings/api-keys")
+    assert page.get_by_role("button", name="Create API key").count() == 0
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Limits & usage").click()
+    assert page.get_by_role("button", name="Save limits").count() == 0
+    page.shoot("limits-viewer")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.shoot("limits-phone")
