@@ -1,13 +1,13 @@
 """Reading signal staging back: signals, leads, usage, plan limits and bulk imports (management API)."""
 
 from flask import Blueprint, current_app, g
-from peewee import fn
 
 from hookyard.core.errors import NotFound
 from hookyard.core.http import authenticate_management, get_owned_or_404, list_args, load_body
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
 from hookyard.signals.limits import set_limits, usage_report
+from hookyard.signals.reading import lead_query, signal_query, with_activity
 from hookyard.signals.schemas import (
     duplicate_signal_schema,
     import_schema,
@@ -20,21 +20,11 @@ from hookyard.signals.schemas import (
     signal_schema,
     usage_schema,
 )
-from models import Identity, Lead, RateLimit, Signal, SignalImport
+from models import Lead, RateLimit, Signal, SignalImport
 from schemas import list_args_schema
 
 bp = Blueprint("signals", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
-
-SIGNAL_FILTERS = {
-    "status": Signal.status,
-    "source": Signal.source,
-    "event": Signal.event,
-    "email": Signal.email,
-    "anonymous_id": Signal.anonymous_id,
-    "lead_id": Signal.lead,
-    "cold_storage": Signal.cold_storage,
-}
 
 
 def _intake():
@@ -53,10 +43,7 @@ def _dump_signal(signal: Signal) -> dict:
 def list_signals():
     """List signals, newest first, filtered by status, source, event, email, anonymous_id or lead_id."""
     args = list_args(signal_filter_schema)
-    query = Signal.select().where(Signal.organization == g.organization)
-    for name, column in SIGNAL_FILTERS.items():
-        if name in args:
-            query = query.where(column == (args[name].lower() if name == "email" else args[name]))
+    query = signal_query(g.organization.id, args)
     signals, next_cursor = paginate(query, Signal.id, limit=args["limit"], cursor=args["cursor"])
     return {"signals": [_dump_signal(signal) for signal in signals], "next_cursor": next_cursor}
 
@@ -70,42 +57,7 @@ def get_signal(signal_id):
 
 
 def _dump_leads(leads: list[Lead]) -> list[dict]:
-    """Dump leads with what is derived from their signals: count, first and last seen, identities."""
-    ids = [lead.id for lead in leads]
-    happened = fn.COALESCE(Signal.timestamp, Signal.received_at)  # the sender's time when it gave one
-    stats = {
-        row.lead_id: row
-        for row in Signal.select(
-            Signal.lead,
-            fn.COUNT(Signal.id).alias("count"),
-            fn.MIN(happened).alias("first"),
-            fn.MAX(happened).alias("last"),
-        )
-        .where(Signal.lead.in_(ids))
-        .group_by(Signal.lead)
-    }
-    identities = {}
-    for identity in (
-        Identity.select(Identity.lead, Identity.kind, Identity.value)
-        .where(Identity.lead.in_(ids))
-        .order_by(Identity.id)
-    ):
-        identities.setdefault((identity.lead_id, identity.kind), []).append(identity.value)
-    dumped = []
-    for lead in leads:
-        row = stats.get(lead.id)
-        lead.signal_count = row.count if row else 0
-        lead.first_seen = _as_datetime(row.first) if row else lead.created_at
-        lead.last_seen = _as_datetime(row.last) if row else lead.created_at
-        lead.anonymous_ids = identities.get((lead.id, "anonymous_id"), [])
-        lead.user_ids = identities.get((lead.id, "user_id"), [])
-        dumped.append(lead_schema.dump(lead))
-    return dumped
-
-
-def _as_datetime(value):
-    """Aggregates come back from SQLite as text; read them as the column's type."""
-    return Signal.received_at.python_value(value)
+    return [lead_schema.dump(lead) for lead in with_activity(leads)]
 
 
 @bp.get("/leads")
@@ -113,9 +65,7 @@ def _as_datetime(value):
 def list_leads():
     """List leads, newest first, optionally the one with an email."""
     args = list_args(lead_filter_schema)
-    query = Lead.select().where(Lead.organization == g.organization)
-    if "email" in args:
-        query = query.where(Lead.email == args["email"].strip().lower())
+    query = lead_query(g.organization.id, args.get("email"))
     leads, next_cursor = paginate(query, Lead.id, limit=args["limit"], cursor=args["cursor"])
     return {"leads": _dump_leads(leads), "next_cursor": next_cursor}
 

@@ -16,7 +16,9 @@ def sign_in(page, base: str, email: str) -> None:
     page.wait_for_url(f"{base}/dashboard/")
 
 
-def test_an_admin_signs_in_creates_a_key_sees_it_once_and_a_signal_counts(page, live_server, make_user):
+def test_an_admin_signs_in_creates_a_key_sees_it_once_and_finds_the_signal_it_sent(
+    page, live_server, make_user, run_jobs
+):
     sign_in(page, live_server, make_user())
     page.shoot("overview-empty")
     menu = page.get_by_role("navigation", name="Main")
@@ -39,6 +41,18 @@ def test_an_admin_signs_in_creates_a_key_sees_it_once_and_a_signal_counts(page, 
     this_month = page.locator("section.tile", has_text="Signals this month")
     assert this_month.locator(".big").inner_text() == "1"
     page.shoot("overview")
+    run_jobs()  # the worker stores it
+    menu.get_by_role("link", name="Signals").click()
+    page.get_by_label("Event").fill("Signed Up")
+    page.get_by_role("button", name="Filter").click()
+    page.shoot("signals")
+    page.get_by_role("link", name=f"Signal {answer.json()['id']}").click()
+    assert page.get_by_role("heading", name=f"Signal {answer.json()['id']}").is_visible()
+    assert "ann@example.com" in page.locator(".json").inner_text()
+    page.shoot("signal")
+    page.get_by_role("link", name=re.compile(r"lead \d+")).click()
+    assert page.get_by_role("heading", name="ann@example.com").is_visible()
+    page.shoot("lead")
 
 
 def test_a_viewer_sees_settings_without_credentials(page, live_server, make_user):

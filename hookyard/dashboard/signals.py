@@ -1,0 +1,80 @@
+"""Signals, bulk imports and leads: lists with the API's filters, a signal's detail, a lead's timeline."""
+
+from flask import g
+
+from hookyard.core.http import get_owned_or_404
+from hookyard.dashboard.blueprint import bp, page
+from hookyard.dashboard.listing import next_page_url, page_of, read_filters
+from hookyard.signals.reading import lead_query, signal_query, with_activity
+from hookyard.signals.schemas import lead_filter_schema, signal_filter_schema
+from models import Identity, Lead, Signal, SignalImport
+
+STATUSES = ("processed", "duplicate", "mapped")
+
+
+@bp.get("/signals")
+def signals_page():
+    """Signals, newest first, with the API's filters."""
+    filters, errors = read_filters(signal_filter_schema)
+    signals, cursor = page_of(signal_query(g.organization.id, filters), Signal.id)
+    return page(
+        "signals/list.html",
+        400 if errors else 200,
+        signals=signals,
+        filters=filters,
+        statuses=STATUSES,
+        errors=errors,
+        next_url=next_page_url(cursor),
+    )
+
+
+@bp.get("/signals/<int:signal_id>")
+def signal_page(signal_id):
+    """One signal: its fields, status, duplicate-of, lead, and its payload as a tree."""
+    signal = get_owned_or_404(Signal, signal_id, "signal", " (a signal appears once the worker has stored it)")
+    return page("signals/detail.html", signal=signal)
+
+
+def _imports():
+    return list(
+        SignalImport.select()
+        .where(SignalImport.organization == g.organization)
+        .order_by(SignalImport.created_at.desc())
+        .limit(50)
+    )
+
+
+@bp.get("/imports")
+def imports_page():
+    """Bulk imports, newest first, with live progress."""
+    return page("signals/imports.html", imports=_imports())
+
+
+@bp.get("/imports/live")
+def imports_fragment():
+    """The imports table alone, for the page's live refresh."""
+    return page("signals/_imports_table.html", imports=_imports())
+
+
+@bp.get("/leads")
+def leads_page():
+    """Leads, newest first, or the one with an email."""
+    filters, errors = read_filters(lead_filter_schema)
+    leads, cursor = page_of(lead_query(g.organization.id, filters.get("email")), Lead.id)
+    return page(
+        "signals/leads.html",
+        400 if errors else 200,
+        leads=with_activity(leads),
+        email=filters.get("email", ""),
+        errors=errors,
+        next_url=next_page_url(cursor),
+    )
+
+
+@bp.get("/leads/<int:lead_id>")
+def lead_page(lead_id):
+    """A lead: score, traits, identities, and its signals as a timeline (newest first)."""
+    (lead,) = with_activity([get_owned_or_404(Lead, lead_id, "lead")])
+    signals, cursor = page_of(signal_query(g.organization.id, {"lead_id": lead.id}), Signal.id)
+    identities = list(Identity.select().where(Identity.lead == lead).order_by(Identity.id))
+    return page("signals/lead.html", lead=lead, signals=signals, identities=identities, next_url=next_page_url(cursor))
