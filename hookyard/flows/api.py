@@ -1,11 +1,7 @@
 """Flows (management API): create and manage inbound URLs, read their event log and health."""
 
-import secrets
-
 from flask import Blueprint, current_app, g, request
 
-from hookyard.core.clock import utcnow
-from hookyard.core.credentials import new_public_id
 from hookyard.core.http import (
     authenticate_management,
     current_config,
@@ -14,11 +10,10 @@ from hookyard.core.http import (
     list_args,
     load,
     load_body,
-    public_url,
 )
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate_by_time
-from hookyard.flows import intake
+from hookyard.flows.manage import change_flow, create_flow_for, delete_flow_and_log, describe, event_log_query
 from hookyard.flows.metrics import flow_metrics, parse_window
 from hookyard.flows.schemas import (
     flow_create_schema,
@@ -30,7 +25,6 @@ from hookyard.flows.schemas import (
     flow_schema,
     metrics_args_schema,
 )
-from hookyard.outbound.signing import generate_secret
 from models import Flow, FlowEvent
 from schemas import list_args_schema
 
@@ -38,57 +32,17 @@ bp = Blueprint("flows", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
 
 TAGS = ("flows",)
-WEBHOOK_ID_PREFIX = "wh_"
 
 
 def _answer(flow: Flow, secret: str | None = None) -> dict:
-    return flow_schema.dump(
-        {
-            "id": flow.id,
-            "name": flow.name,
-            "webhook_id": flow.webhook_id,
-            "webhook_url": public_url(f"/webhooks/{flow.webhook_id}"),
-            "secret": secret,
-            "has_secret": flow.secret_encrypted is not None,
-            "has_github_secret": flow.github_secret_encrypted is not None,
-            "has_stripe_secret": flow.stripe_secret_encrypted is not None,
-            "rate_limit_per_second": flow.rate_limit_per_second,
-            "active": flow.active,
-            "created_at": flow.created_at,
-            "updated_at": flow.updated_at,
-        }
-    )
-
-
-def _apply(flow: Flow, data: dict) -> str | None:
-    """Set the given fields on a flow; return a newly generated secret, if one was asked for."""
-    box, generated = current_secret_box(), None
-    for name in ("name", "rate_limit_per_second", "active"):
-        if name in data:
-            setattr(flow, name, data[name])
-    for name in ("github_secret", "stripe_secret"):
-        if name in data:
-            setattr(flow, f"{name}_encrypted", box.seal(data[name]) if data[name] is not None else None)
-    if data.get("secret") is True:
-        generated = generate_secret()
-        flow.secret_encrypted = box.seal(generated)
-    elif data.get("secret") is False:
-        flow.secret_encrypted = None
-    return generated
+    return flow_schema.dump(describe(flow, secret))
 
 
 @bp.post("/flows")
 @documented(body=flow_create_schema, responses={201: flow_schema}, tags=TAGS)
 def create_flow():
     """Create a flow and its inbound URL; a generated `secret` is shown only in this answer."""
-    data = load_body(flow_create_schema)
-    flow = Flow(
-        id=new_public_id("flow_"), organization=g.organization, webhook_id=WEBHOOK_ID_PREFIX + secrets.token_urlsafe(24)
-    )
-    if not data["secret"]:
-        data.pop("secret")
-    generated = _apply(flow, data)
-    flow.save(force_insert=True)
+    flow, generated = create_flow_for(g.organization, load_body(flow_create_schema), current_secret_box())
     return _answer(flow, generated), 201
 
 
@@ -114,20 +68,14 @@ def get_flow(flow_id):
 def update_flow(flow_id):
     """Change a flow: name, rate limit, active, provider secrets (null removes), `secret: true` rotates."""
     flow = get_owned_or_404(Flow, flow_id, "flow")
-    generated = _apply(flow, load_body(flow_create_schema, partial=True))
-    flow.updated_at = utcnow()
-    flow.save()
-    intake.forget(flow.webhook_id)
-    return _answer(flow, generated)
+    return _answer(flow, change_flow(flow, load_body(flow_create_schema, partial=True), current_secret_box()))
 
 
 @bp.delete("/flows/<flow_id>")
 @documented(responses={204: None}, errors=(404,), tags=TAGS)
 def delete_flow(flow_id):
     """Delete a flow and its event log; its URL answers 404 from then on."""
-    flow = get_owned_or_404(Flow, flow_id, "flow")
-    flow.delete_instance()
-    intake.forget(flow.webhook_id)
+    delete_flow_and_log(get_owned_or_404(Flow, flow_id, "flow"))
     return "", 204
 
 
@@ -137,14 +85,7 @@ def list_flow_events(flow_id):
     """The flow's event log, newest first: filter by event, source, duplicate and time (since/until)."""
     flow = get_owned_or_404(Flow, flow_id, "flow")
     args = list_args(flow_event_args_schema)
-    query = FlowEvent.select().where(FlowEvent.flow == flow.id)
-    for name in ("event", "source", "duplicate"):
-        if name in args:
-            query = query.where(getattr(FlowEvent, name) == args[name])
-    if "since" in args:
-        query = query.where(FlowEvent.received_at >= args["since"])
-    if "until" in args:
-        query = query.where(FlowEvent.received_at < args["until"])
+    query = event_log_query(flow, args)
     events, next_cursor = paginate_by_time(
         query, FlowEvent.received_at, FlowEvent.id, limit=args["limit"], cursor=args["cursor"]
     )

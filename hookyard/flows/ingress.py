@@ -83,12 +83,15 @@ def playground_test():
     """Send a payload through one of your own flows and see its answer; no other URL is ever fetched."""
     authenticate_management()
     data = load_body(playground_schema)
-    flow = _playground_flow(data["webhookUrl"])
-    headers = Headers(data["headers"])
-    raw = orjson.dumps(data["payload"])
+    return run_playground(_playground_flow(data["webhookUrl"]), data["payload"], data["headers"])
+
+
+def run_playground(flow, payload, headers: dict) -> dict:
+    """Send a payload through a flow as its sender would (trusted: no key needed); return its answer."""
+    raw = orjson.dumps(payload)
     started = time.perf_counter()
     try:
-        status, answer = 200, _receive(flow, lambda: raw, "application/json", headers, trusted=True)
+        status, answer = 200, _receive(flow, lambda: raw, "application/json", Headers(headers), trusted=True)
     except ApiError as error:
         status, answer = error.status, error.body()
     return {"status": status, "response": answer, "latency_ms": round((time.perf_counter() - started) * 1000, 2)}

@@ -64,3 +64,25 @@ def test_a_viewer_sees_settings_without_credentials(page, live_server, make_user
     page.shoot("limits-viewer")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
     page.shoot("limits-phone")
+
+
+def test_a_flows_event_log_updates_live_and_its_chart_draws(page, live_server, make_user, flow_key, run_jobs):
+    sign_in(page, live_server, make_user())
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Flows").click()
+    page.shoot("flows-empty")
+    page.get_by_label("Name").fill("Shop")
+    page.get_by_role("button", name="Create flow").click()
+    url = page.get_by_label("Flow URL").input_value()
+    log = page.locator("#event-log")
+    assert "No event yet" in log.inner_text()
+    answer = requests.post(url, json={"event": "order.paid", "data": {"total": 12}}, headers={"X-API-Key": flow_key})
+    assert answer.status_code == 200
+    run_jobs()
+    log.get_by_role("link", name="order.paid").wait_for(timeout=10_000)  # no reload: the log refreshes itself
+    page.shoot("flow")
+    page.get_by_role("link", name="Analytics").click()
+    page.get_by_role("link", name="24h").click()
+    chart = page.get_by_role("img", name="Events and errors over the last 24h")
+    chart.wait_for()
+    assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", chart.element_handle())
+    page.shoot("flow-analytics")

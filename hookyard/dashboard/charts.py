@@ -1,0 +1,42 @@
+"""Charts drawn by pygal as standalone SVG, served by Hookyard itself (no script, no CDN: shown as <img>)."""
+
+import pygal
+from pygal.style import Style
+
+STYLE = Style(
+    background="white",
+    plot_background="white",
+    foreground="#1d2330",
+    foreground_strong="#1d2330",
+    foreground_subtle="#dde2ea",
+    colors=("#2f5bd3", "#b42318", "#1d7a46", "#8a5a00"),
+    font_family="system-ui, sans-serif",
+)
+OPTIONS = {
+    "js": [],
+    "style": STYLE,
+    "height": 320,
+    "width": 900,
+    "show_dots": False,
+    "legend_at_bottom": True,
+    "truncate_label": -1,
+}
+
+
+def volume_chart(series: list[dict], title: str) -> bytes:
+    """Events and errors per step of the window."""
+    chart = pygal.Line(title=title, x_label_rotation=0, show_minor_x_labels=False, fill=False, **OPTIONS)
+    labels = [point["t"].strftime("%H:%M" if len(series) < 200 else "%m-%d %H:%M") for point in series]
+    chart.x_labels = labels
+    chart.x_labels_major = labels[:: max(1, len(labels) // 8)]
+    chart.add("events", [point["count"] for point in series])
+    chart.add("errors", [point["errors"] for point in series])
+    return chart.render()
+
+
+def latency_chart(latency_ms: dict, title: str) -> bytes:
+    """Receipt-to-processed latency percentiles."""
+    chart = pygal.Bar(title=title, **{**OPTIONS, "legend_at_bottom": False, "show_legend": False})
+    chart.x_labels = ["p50", "p95", "p99"]
+    chart.add("latency (ms)", [latency_ms.get(name) for name in ("p50", "p95", "p99")])
+    return chart.render()
