@@ -1,7 +1,5 @@
 """Outbound webhooks: subscriptions, publishing, delivery logs, retry and replay (event types: event_types_api)."""
 
-import datetime
-
 from flask import Blueprint, current_app, g
 
 from hookyard.core.clock import iso_z, utcnow
@@ -18,9 +16,10 @@ from hookyard.core.http import (
 from hookyard.core.jobs import at_least_once
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
-from hookyard.core.queues import DEFAULT_QUEUE, DELIVERY_QUEUE
-from hookyard.outbound.catalogue import check_publishable, unknown_patterns
-from hookyard.outbound.jobs import publish_api_event, redeliver
+from hookyard.core.queues import DELIVERY_QUEUE
+from hookyard.outbound import manage
+from hookyard.outbound.catalogue import check_publishable
+from hookyard.outbound.jobs import publish_api_event
 from hookyard.outbound.schemas import (
     delivery_detail_schema,
     delivery_filter_schema,
@@ -38,15 +37,11 @@ from hookyard.outbound.schemas import (
     webhook_secret_schema,
     webhook_update_schema,
 )
-from hookyard.outbound.signing import generate_secret, secret_problem
-from hookyard.outbound.url_safety import UnsafeUrl, check_url, parse_url
-from models import Delivery, DeliveryAttempt, Endpoint
+from models import Delivery, Endpoint
 from schemas import list_args_schema
 
 bp = Blueprint("webhooks", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
-
-ROTATION_OVERLAP = datetime.timedelta(hours=24)
 
 
 def _endpoint(endpoint_id: str) -> Endpoint:
@@ -55,20 +50,8 @@ def _endpoint(endpoint_id: str) -> Endpoint:
 
 def _check_subscription(data: dict, subscribed_already=()) -> None:
     """Refuse event names the catalogue does not hold (or holds archived) and unsafe URLs, naming the field."""
-    errors = {}
-    unknown = unknown_patterns(g.organization.id, data.get("events", []), subscribed_already)
-    if unknown:
-        errors["events"] = [f"Unknown or archived event type {name!r}; see GET /v1/event-types." for name in unknown]
-    if "url" in data:
-        try:
-            check_url(data["url"], current_config().webhook_allow_private_networks)
-        except UnsafeUrl as error:
-            if "does not resolve" not in str(error):
-                errors["url"] = [str(error)]
-            else:
-                parse_url(data["url"])  # well-formed; its host may resolve by delivery time
-    if data.get("secret") is not None and secret_problem(data["secret"]):
-        errors["secret"] = [secret_problem(data["secret"])]
+    allow_private = current_config().webhook_allow_private_networks
+    errors = manage.subscription_problems(g.organization.id, data, allow_private, subscribed_already)
     if errors:
         raise ValidationFailed(errors)
 
@@ -79,16 +62,7 @@ def create_webhook():
     """Subscribe a URL to event types; without a secret, one is generated (whsec_...)."""
     data = load_body(webhook_create_schema)
     _check_subscription(data)
-    secret = data["secret"] or generate_secret()
-    endpoint = Endpoint.create(
-        id=new_public_id("hook_"),
-        organization=g.organization,
-        url=data["url"],
-        events=data["events"],
-        description=data["description"],
-        active=data["active"],
-        secret_encrypted=current_secret_box().seal(secret),
-    )
+    endpoint, secret = manage.create_endpoint(g.organization, data, current_secret_box())
     return {**webhook_schema.dump(endpoint), "secret": secret}, 201
 
 
@@ -116,13 +90,7 @@ def update_webhook(endpoint_id):
     endpoint = _endpoint(endpoint_id)
     data = load_body(webhook_update_schema)
     _check_subscription(data, endpoint.events)
-    for field, value in data.items():
-        setattr(endpoint, field, value)
-    if data.get("active"):
-        endpoint.disabled_reason = None
-    endpoint.updated_at = utcnow()
-    endpoint.save()
-    return webhook_schema.dump(endpoint)
+    return webhook_schema.dump(manage.change_endpoint(endpoint, data))
 
 
 @bp.delete("/webhooks/<endpoint_id>")
@@ -149,13 +117,7 @@ def get_webhook_secret(endpoint_id):
 def rotate_webhook_secret(endpoint_id):
     """Issue a new secret; for 24 hours deliveries are signed with both the new and the old one."""
     endpoint = _endpoint(endpoint_id)
-    secret = generate_secret()
-    now = utcnow()
-    endpoint.previous_secret_encrypted = endpoint.secret_encrypted
-    endpoint.previous_secret_expires_at = now + ROTATION_OVERLAP
-    endpoint.secret_encrypted = current_secret_box().seal(secret)
-    endpoint.updated_at = now
-    endpoint.save()
+    secret = manage.rotate_secret(endpoint, current_secret_box())
     return {"secret": secret, "previous_secret_expires_at": iso_z(endpoint.previous_secret_expires_at)}
 
 
@@ -191,21 +153,7 @@ def create_event():
 @documented(responses={202: test_sent_schema}, errors=(404,), tags=("outbound webhooks",))
 def test_webhook(endpoint_id):
     """Send a webhook.test event to this webhook only."""
-    endpoint = _endpoint(endpoint_id)
-    event_id, delivery_id = new_public_id("evt_"), new_public_id("del_")
-    data = {"message": "This is a test event from Hookyard.", "webhook_id": endpoint.id}
-    current_app.queues[DELIVERY_QUEUE].enqueue(
-        publish_api_event,
-        g.organization.id,
-        "webhook.test",
-        data,
-        event_id,
-        utcnow().isoformat(timespec="milliseconds"),
-        None,
-        endpoint.id,
-        delivery_id,
-        retry=at_least_once(),
-    )
+    event_id, delivery_id = manage.send_test(g.organization.id, _endpoint(endpoint_id), current_app.queues)
     return {"event_id": event_id, "delivery_id": delivery_id}, 202
 
 
@@ -217,9 +165,7 @@ def list_deliveries(endpoint_id):
     """List a webhook's deliveries, newest first, optionally by status."""
     endpoint = _endpoint(endpoint_id)
     args = list_args(delivery_filter_schema)
-    query = Delivery.select().where(Delivery.endpoint == endpoint)
-    if "status" in args:
-        query = query.where(Delivery.status == args["status"])
+    query = manage.delivery_query(endpoint, args.get("status"))
     deliveries, next_cursor = paginate(query, Delivery.id, limit=args["limit"], cursor=args["cursor"])
     return {"deliveries": delivery_schema.dump(deliveries, many=True), "next_cursor": next_cursor}
 
@@ -229,7 +175,7 @@ def list_deliveries(endpoint_id):
 def get_delivery(delivery_id):
     """Show a delivery with every attempt: time, duration, status code, response (2 KB), error."""
     delivery = get_owned_or_404(Delivery, delivery_id, "delivery")
-    delivery.attempt_log = list(delivery.attempt_log.order_by(DeliveryAttempt.number, DeliveryAttempt.id))
+    delivery.attempt_log = manage.attempts_of(delivery)
     return delivery_detail_schema.dump(delivery)
 
 
@@ -238,7 +184,7 @@ def get_delivery(delivery_id):
 def retry_delivery(delivery_id):
     """Deliver again now: one more attempt, whatever the delivery's state."""
     delivery = get_owned_or_404(Delivery, delivery_id, "delivery")
-    current_app.queues[DELIVERY_QUEUE].enqueue(redeliver, [delivery.id], retry=at_least_once())
+    manage.retry_now(delivery, current_app.queues)
     return {**delivery_schema.dump(delivery), "status": "pending"}, 202
 
 
@@ -250,12 +196,5 @@ def replay_webhook(endpoint_id):
     data = load_body(replay_schema)
     if data["until"] is not None and data["until"] < data["since"]:
         raise BadRequest("`until` is before `since`.", code="validation_failed")
-    query = Delivery.select(Delivery.id).where(
-        (Delivery.endpoint == endpoint) & (Delivery.status == data["status"]) & (Delivery.created_at >= data["since"])
-    )
-    if data["until"] is not None:
-        query = query.where(Delivery.created_at <= data["until"])
-    ids = list(query.scalars())
-    for start in range(0, len(ids), 1000):
-        current_app.queues[DEFAULT_QUEUE].enqueue(redeliver, ids[start : start + 1000], retry=at_least_once())
-    return {"status": "queued", "matching": len(ids)}, 202
+    matching = manage.replay(endpoint, data["status"], data["since"], data["until"], current_app.queues)
+    return {"status": "queued", "matching": matching}, 202

@@ -86,3 +86,23 @@ def test_a_flows_event_log_updates_live_and_its_chart_draws(page, live_server, m
     chart.wait_for()
     assert page.evaluate("(img) => img.complete && img.naturalWidth > 0", chart.element_handle())
     page.shoot("flow-analytics")
+
+
+def test_an_endpoint_is_created_and_a_delivery_followed_into_its_attempts(
+    page, live_server, make_user, receiver, run_jobs
+):
+    sign_in(page, live_server, make_user())
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Outbound").click()
+    page.get_by_label("URL").fill(receiver.url())
+    page.get_by_label("webhook.test").check()
+    page.get_by_role("button", name="Add webhook").click()
+    assert page.get_by_label("Signing secret").input_value().startswith("whsec_")
+    page.get_by_role("button", name="Send test event").click()
+    run_jobs()
+    log = page.locator("#delivery-log")
+    log.get_by_role("cell", name="success").wait_for(timeout=10_000)  # the live log picks it up
+    page.shoot("endpoint")
+    log.get_by_role("link", name=re.compile(r"^del_")).click()
+    attempts = page.get_by_role("table")
+    assert attempts.get_by_role("cell", name="200", exact=True).is_visible()
+    page.shoot("delivery")
