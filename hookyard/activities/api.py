@@ -1,9 +1,8 @@
 """Activity ingress, management side: members, projects, their custom webhooks, and reading activities."""
 
-import peewee
 from flask import Blueprint, g
 
-from hookyard.activities.ingress import TOKEN_PREFIX, ingress_url_of
+from hookyard.activities import manage
 from hookyard.activities.schemas import (
     activity_filter_schema,
     activity_list_schema,
@@ -20,10 +19,7 @@ from hookyard.activities.schemas import (
     project_list_schema,
     project_schema,
 )
-from hookyard.core.clock import utcnow
-from hookyard.core.credentials import display_prefix, hash_credential, new_credential, new_public_id
-from hookyard.core.db import db
-from hookyard.core.errors import Conflict, NotFound, ValidationFailed
+from hookyard.core.errors import NotFound
 from hookyard.core.http import authenticate_management, get_owned_or_404, list_args, load_body
 from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate, paginate_by_time
@@ -37,10 +33,7 @@ TAGS = ("activities",)
 
 
 def _member_by_email(email: str, field: str) -> Member:
-    member = Member.get_or_none((Member.organization == g.organization) & (Member.email == email.strip().lower()))
-    if member is None:
-        raise ValidationFailed({field: [f"{email} is not a member of this organization (add it: POST /v1/members)."]})
-    return member
+    return manage.member_by_email(g.organization, email, field)
 
 
 def _project_ingress_url(project_id: str, webhook_id: str) -> IngressUrl:
@@ -64,17 +57,7 @@ def _project_ingress_url(project_id: str, webhook_id: str) -> IngressUrl:
 def create_member():
     """Add a member: the person activities are attributed to."""
     data = load_body(member_create_schema)
-    try:
-        with db.atomic():
-            member = Member.create(
-                id=new_public_id("mem_"),
-                organization=g.organization,
-                email=data["email"].strip().lower(),
-                name=data["name"],
-            )
-    except peewee.IntegrityError:
-        raise Conflict(f"{data['email']} is already a member.", code="member_exists") from None
-    return member_schema.dump(member), 201
+    return member_schema.dump(manage.add_member(g.organization, data["email"], data["name"])), 201
 
 
 @bp.get("/members")
@@ -92,8 +75,7 @@ def list_members():
 def create_project():
     """Create a project: activities arrive on its webhooks."""
     data = load_body(project_create_schema)
-    project = Project.create(id=new_public_id("proj_"), organization=g.organization, name=data["name"])
-    return project_schema.dump(project), 201
+    return project_schema.dump(manage.create_project(g.organization, data["name"])), 201
 
 
 @bp.get("/projects")
@@ -122,17 +104,8 @@ def create_ingress_webhook(project_id):
     project = get_owned_or_404(Project, project_id, "project")
     data = load_body(ingress_webhook_create_schema)
     creator = _member_by_email(data["created_by"], "created_by")
-    token = new_credential(TOKEN_PREFIX)
-    ingress = IngressUrl.create(
-        id=new_public_id("cwh_"),
-        organization=g.organization,
-        project=project,
-        name=data["name"],
-        created_by=creator,
-        token_hash=hash_credential(token),
-        token_prefix=display_prefix(token, 16),
-    )
-    return {**ingress_webhook_schema.dump(ingress), "url": ingress_url_of(token)}, 201
+    ingress, url = manage.create_ingress_url(g.organization, project, data["name"], creator)
+    return {**ingress_webhook_schema.dump(ingress), "url": url}, 201
 
 
 @bp.get("/projects/<project_id>/webhooks")
@@ -160,20 +133,15 @@ def get_ingress_webhook(project_id, webhook_id):
 def rotate_ingress_webhook(project_id, webhook_id):
     """Issue a new URL; the old one stops working at once (rotate when it may have leaked)."""
     ingress = _project_ingress_url(project_id, webhook_id)
-    token = new_credential(TOKEN_PREFIX)
-    ingress.token_hash, ingress.token_prefix = hash_credential(token), display_prefix(token, 16)
-    ingress.rotated_at = utcnow()
-    ingress.save()
-    return {**ingress_webhook_schema.dump(ingress), "url": ingress_url_of(token)}
+    url = manage.rotate_ingress_url(ingress)
+    return {**ingress_webhook_schema.dump(ingress), "url": url}
 
 
 @bp.delete("/projects/<project_id>/webhooks/<webhook_id>")
 @documented(responses={204: None}, errors=(404,), tags=TAGS)
 def revoke_ingress_webhook(project_id, webhook_id):
     """Delete (revoke) a custom webhook: it and its URL answer 404 from now on; its activities stay."""
-    ingress = _project_ingress_url(project_id, webhook_id)
-    ingress.revoked_at = utcnow()
-    ingress.save()
+    manage.revoke_ingress_url(_project_ingress_url(project_id, webhook_id))
     return "", 204
 
 
@@ -182,15 +150,7 @@ def revoke_ingress_webhook(project_id, webhook_id):
 def list_activities():
     """List activities, latest startTime first, by project, member and a window on startTime."""
     args = list_args(activity_filter_schema)
-    query = Activity.select(Activity, Member).join(Member).where(Activity.organization == g.organization)
-    if "project_id" in args:
-        query = query.where(Activity.project == args["project_id"])
-    if "member_email" in args:
-        query = query.where(Member.email == args["member_email"].strip().lower())
-    if "since" in args:
-        query = query.where(Activity.start_time >= args["since"])
-    if "until" in args:
-        query = query.where(Activity.start_time < args["until"])
+    query = manage.activity_query(g.organization.id, args)
     activities, next_cursor = paginate_by_time(
         query, Activity.start_time, Activity.id, limit=args["limit"], cursor=args["cursor"]
     )

@@ -1,0 +1,136 @@
+"""Integrations → Custom webhooks: projects and their webhooks (URL shown once, rotate, revoke), members
+(and who of them may sign in: invite, remove access), and the activity list with its filters."""
+
+from flask import g, redirect, request, url_for
+
+from hookyard.activities import manage
+from hookyard.activities.schemas import activity_filter_schema
+from hookyard.core.errors import ApiError
+from hookyard.core.http import get_owned_or_404
+from hookyard.core.pagination import paginate_by_time
+from hookyard.dashboard import accounts
+from hookyard.dashboard.blueprint import bp, page, sessions
+from hookyard.dashboard.listing import PAGE_SIZE, next_page_url, read_filters
+from models import Activity, IngressUrl, Member, Project
+
+
+def _members() -> list[Member]:
+    return list(Member.select().where(Member.organization == g.organization).order_by(Member.email))
+
+
+@bp.get("/integrations")
+def integrations_page(status: int = 200, **extra):
+    projects = list(Project.select().where(Project.organization == g.organization).order_by(Project.id.desc()))
+    return page("integrations/index.html", status, projects=projects, members=_members(), **extra)
+
+
+@bp.post("/integrations/projects")
+def create_project():
+    name = request.form.get("name", "").strip()
+    if not 1 <= len(name) <= 255:
+        return integrations_page(400, errors=["Give the project a name (up to 255 characters)."])
+    project = manage.create_project(g.organization, name)
+    return redirect(url_for("dashboard.project_page", project_id=project.id))
+
+
+@bp.post("/integrations/members")
+def add_member():
+    """Add a member; with a role, they may sign in too, with a password shown here once to pass on."""
+    email, name, role = (request.form.get(k, "").strip() for k in ("email", "name", "role"))
+    if "@" not in email or not name:
+        return integrations_page(400, errors=["A member needs an email address and a name."])
+    existing = Member.get_or_none((Member.organization == g.organization) & (Member.email == email.lower()))
+    if existing is None:
+        try:
+            manage.add_member(g.organization, email, name)
+        except ApiError as error:
+            return integrations_page(error.status, errors=[error.message])
+    if role not in accounts.ROLES:
+        return integrations_page(notice=f"{email} is a member.")
+    password = accounts.generate_password()
+    member = accounts.create_user(g.organization.id, email, role, password, name)
+    sessions().end_all(member.id)
+    return integrations_page(invited=member, password=password)
+
+
+@bp.post("/integrations/members/<member_id>/access")
+def remove_access(member_id):
+    """Stop a member from signing in (their sessions end now); they stay a member for their activities."""
+    member = get_owned_or_404(Member, member_id, "member")
+    if member.id == g.member.id:
+        return integrations_page(400, errors=["You cannot remove your own access."])
+    member.role, member.password_hash = None, None
+    member.save(only=[Member.role, Member.password_hash])
+    sessions().end_all(member.id)
+    return integrations_page(notice=f"{member.email} can no longer sign in.")
+
+
+def _project_page(project: Project, status: int = 200, **extra):
+    webhooks = list(
+        IngressUrl.select(IngressUrl, Member)
+        .join(Member)
+        .where((IngressUrl.project == project) & IngressUrl.revoked_at.is_null())
+        .order_by(IngressUrl.id.desc())
+    )
+    return page("integrations/project.html", status, project=project, webhooks=webhooks, members=_members(), **extra)
+
+
+@bp.get("/integrations/projects/<project_id>")
+def project_page(project_id):
+    return _project_page(get_owned_or_404(Project, project_id, "project"))
+
+
+def _own_ingress(project: Project, webhook_id: str) -> IngressUrl:
+    found = IngressUrl.get_or_none(
+        (IngressUrl.id == webhook_id) & (IngressUrl.project == project) & IngressUrl.revoked_at.is_null()
+    )
+    if found is None:
+        raise ApiError(f"No webhook {webhook_id} in this project.", code="not_found", status=404)
+    return found
+
+
+@bp.post("/integrations/projects/<project_id>/webhooks")
+def create_custom_webhook(project_id):
+    project = get_owned_or_404(Project, project_id, "project")
+    name = request.form.get("name", "").strip()
+    if not 1 <= len(name) <= 255:
+        return _project_page(project, 400, errors=["Give the webhook a name."])
+    try:
+        creator = manage.member_by_email(g.organization, request.form.get("created_by", ""), "created_by")
+    except ApiError as error:
+        return _project_page(project, 400, errors=[message for each in error.errors.values() for message in each])
+    ingress, url = manage.create_ingress_url(g.organization, project, name, creator)
+    return _project_page(project, created=ingress, url=url)
+
+
+@bp.post("/integrations/projects/<project_id>/webhooks/<webhook_id>/rotate")
+def rotate_custom_webhook(project_id, webhook_id):
+    project = get_owned_or_404(Project, project_id, "project")
+    ingress = _own_ingress(project, webhook_id)
+    return _project_page(project, created=ingress, url=manage.rotate_ingress_url(ingress), rotated=True)
+
+
+@bp.post("/integrations/projects/<project_id>/webhooks/<webhook_id>/revoke")
+def revoke_custom_webhook(project_id, webhook_id):
+    project = get_owned_or_404(Project, project_id, "project")
+    manage.revoke_ingress_url(_own_ingress(project, webhook_id))
+    return _project_page(project, notice="Webhook revoked: its URL answers 404 from now on; its activities stay.")
+
+
+@bp.get("/integrations/activities")
+def activities_page():
+    filters, errors = read_filters(activity_filter_schema)
+    activities, cursor = paginate_by_time(
+        manage.activity_query(g.organization.id, filters), Activity.start_time, Activity.id,
+        limit=PAGE_SIZE, cursor=request.args.get("cursor") or None,
+    )  # fmt: skip
+    projects = {p.id: p.name for p in Project.select().where(Project.organization == g.organization)}
+    return page(
+        "integrations/activities.html",
+        400 if errors else 200,
+        activities=activities,
+        projects=projects,
+        filters=filters,
+        errors=errors,
+        next_url=next_page_url(cursor),
+    )
