@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench-ingest bench-deliveries bench-queue bench-flows bench-latency clean
+.PHONY: run test lint bench-ingest bench-deliveries bench-queue bench-flows bench-latency bench-dashboard clean
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/python -m hookyard.devserver
@@ -39,6 +39,9 @@ bench-deliveries: $(VENV)/.runtime-installed
 
 bench-queue: $(VENV)/.runtime-installed
 	$(BIN)/python bench/signal_queue.py
+
+bench-dashboard: $(VENV)/.runtime-installed
+	$(BIN)/python bench/dashboard.py
 
 bench-flows: $(VENV)/.runtime-installed
 	$(BIN)/python bench/flows.py
