@@ -7,6 +7,7 @@ server, the `flask` CLI and the tests import this module.
 import time
 
 from flask import Flask, g, redirect, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from hookyard.activities import api as activity_api
 from hookyard.activities import ingress as activity_ingress
@@ -71,6 +72,9 @@ def create_app(config: Config | None = None) -> Flask:
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.add_url_rule("/", "home", lambda: redirect("/dashboard/"))
+    if config.trusted_proxy_hops:  # the client's address (sign-in throttling) and scheme, as the proxy saw them
+        hops = config.trusted_proxy_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     register_request_hooks(app)
     errors.init_app(app)
     cli.init_app(app)

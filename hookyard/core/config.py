@@ -48,6 +48,7 @@ class Config:
     redis_prefix: str = "hy"
     encryption_key: str = ""  # Fernet key(s) sealing webhook secrets; no default that could reach production
     public_url: str = ""  # how senders reach this service, for the URLs it hands out; default: the request's host
+    trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For/-Proto to believe (Heroku's router: 1)
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Config":
@@ -69,6 +70,7 @@ class Config:
             "redis_prefix": ("HOOKYARD_REDIS_PREFIX", str),
             "encryption_key": ("HOOKYARD_ENCRYPTION_KEY", str),
             "public_url": ("PUBLIC_URL", lambda value: value.rstrip("/")),
+            "trusted_proxy_hops": ("TRUSTED_PROXY_HOPS", int),
         }
         values = {}
         for name, (variable, read) in readers.items():

@@ -60,7 +60,7 @@ def authenticate(email: str, password: str) -> Member | None:
     """
     candidates = list(
         Member.select()
-        .where((Member.email == email.strip().lower()) & Member.password_hash.is_null(False))
+        .where((Member.email == email.strip().lower()) & Member.password_hash.is_null(False) & Member.role.in_(ROLES))
         .order_by(Member.created_at)
     )
     if not candidates:

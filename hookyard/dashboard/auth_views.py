@@ -9,8 +9,15 @@ from hookyard.dashboard.blueprint import bp, page, sessions
 
 
 def _safe_next(target: str | None) -> str:
-    """Return where to go after signing in: a dashboard path only (never another site)."""
-    if target and target.startswith("/dashboard") and not urlsplit(target).netloc and "//" not in target:
+    """Return where to go after signing in: a dashboard path only (never another site, no control bytes)."""
+    if (
+        target
+        and target.startswith("/dashboard")
+        and not urlsplit(target).netloc
+        and "//" not in target
+        and "\\" not in target
+        and target.isprintable()
+    ):
         return target
     return url_for("dashboard.overview")
 
@@ -21,21 +28,20 @@ def login():
     if request.method == "GET":
         return page("login.html", next=request.args.get("next"))
     email, password = request.form.get("email", ""), request.form.get("password", "")
-    client = request.remote_addr or "unknown"
+    client, target = request.remote_addr or "unknown", request.form.get("next")
     store = sessions()
-    wait = store.throttled_for(email, client)
+    wait = store.attempt(email, client)
     if wait:
         message = f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minute(s)."
-        body, status = page("login.html", 429, error=message, email=email)
+        body, status = page("login.html", 429, error=message, email=email, next=target)
         return body, status, {"Retry-After": str(wait)}
     member = accounts.authenticate(email, password)
     if member is None:
-        store.failed(email, client)
-        return page("login.html", 401, error="The email or the password is not right.", email=email)
+        return page("login.html", 401, error="The email or the password is not right.", email=email, next=target)
     store.succeeded(email, client)
     session.clear()  # a fresh session (and CSRF token) on sign-in
     session["sid"] = store.start(member.id, member.organization_id, member.role)
-    return redirect(_safe_next(request.form.get("next")))
+    return redirect(_safe_next(target))
 
 
 @bp.post("/logout")

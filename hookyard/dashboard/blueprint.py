@@ -49,16 +49,24 @@ def require_session():
             raise CSRFError(str(error)) from None
     if request.endpoint in PUBLIC_ENDPOINTS:
         return None
-    signed_in = sessions().get(session.get("sid"))
+    live_refresh = request.headers.get("X-Requested-With") == "fetch"
+    signed_in = sessions().get(session.get("sid"), renew=not live_refresh)  # an open tab alone keeps no session
     member = Member.get_or_none(Member.id == signed_in.member_id) if signed_in else None
-    if member is None or member.role is None:
+    if member is None or member.role is None or _password_changed_since(member, signed_in):
         session.pop("sid", None)
+        if live_refresh:
+            return "", 401  # the page's script leaves the region as it is
         return redirect(url_for("dashboard.login", next=request.full_path if request.method == "GET" else None))
     g.member = member
     g.organization = Organization.get_by_id(signed_in.organization_id)
     if request.method not in SAFE_METHODS and member.role != "admin" and request.endpoint not in SELF_SERVICE:
         raise Forbidden("A viewer can look at everything but change nothing.")
     return None
+
+
+def _password_changed_since(member: Member, signed_in) -> bool:
+    """A password change (or reset) ends every session started before it, whatever Redis still holds."""
+    return member.password_changed_at is not None and member.password_changed_at > signed_in.started
 
 
 def admin_only() -> None:

@@ -10,6 +10,7 @@ from hookyard.core.pagination import paginate_by_time
 from hookyard.dashboard import charts
 from hookyard.dashboard.blueprint import bp, page
 from hookyard.dashboard.listing import read_filters
+from hookyard.dashboard.reveal import redirect_showing, take
 from hookyard.flows.ingress import run_playground
 from hookyard.flows.manage import change_flow, create_flow_for, describe, event_log_query
 from hookyard.flows.metrics import flow_metrics, parse_window
@@ -56,13 +57,15 @@ def create_flow():
     if errors:
         return flows_page(400, errors=errors)
     flow, secret = create_flow_for(g.organization, flow_create_schema.load(data), current_secret_box())
-    return _flow_page(flow, secret=secret, notice="Flow created: point a sender at its URL (steps below).")
+    shown = {"secret": secret, "notice": "Flow created: point a sender at its URL (steps below)."}
+    return redirect_showing("dashboard.flow_page", shown, flow_id=flow.id)
 
 
 def _flow_page(flow: Flow, status: int = 200, **extra):
     filters, errors = read_filters(flow_event_args_schema)
     query = event_log_query(flow, filters).order_by(FlowEvent.received_at.desc(), FlowEvent.id.desc())
-    live = url_for("dashboard.flow_events_fragment", flow_id=flow.id, **request.args)  # the same filters, live
+    shown = {name: request.args[name] for name in flow_event_args_schema.fields if request.args.get(name)}
+    live = url_for("dashboard.flow_events_fragment", flow_id=flow.id, **shown)  # the same filters, live
     extra.setdefault("errors", errors)
     status = 400 if errors and status == 200 else status
     context = {"flow": flow, "info": describe(flow), "events": list(query.limit(50)), "filters": filters, "live": live}
@@ -71,7 +74,7 @@ def _flow_page(flow: Flow, status: int = 200, **extra):
 
 @bp.get("/flows/<flow_id>")
 def flow_page(flow_id):
-    return _flow_page(get_owned_or_404(Flow, flow_id, "flow"))
+    return _flow_page(get_owned_or_404(Flow, flow_id, "flow"), **take())
 
 
 @bp.post("/flows/<flow_id>/active")
@@ -112,7 +115,7 @@ def flow_playground(flow_id):
     except ValueError as error:
         return _flow_page(flow, 400, errors=[f"The payload and headers must be JSON: {error}."], payload=text)
     result = run_playground(flow, payload, {str(k): str(v) for k, v in headers.items()})
-    return _flow_page(flow, result=result, payload=text)
+    return redirect_showing("dashboard.flow_page", {"result": result, "payload": text}, flow_id=flow.id)
 
 
 @bp.get("/flows/<flow_id>/analytics")

@@ -11,6 +11,7 @@ from hookyard.core.pagination import paginate_by_time
 from hookyard.dashboard import accounts
 from hookyard.dashboard.blueprint import bp, page, sessions
 from hookyard.dashboard.listing import PAGE_SIZE, next_page_url, read_filters
+from hookyard.dashboard.reveal import redirect_showing, take
 from models import Activity, IngressUrl, Member, Project
 
 
@@ -20,6 +21,7 @@ def _members() -> list[Member]:
 
 @bp.get("/integrations")
 def integrations_page(status: int = 200, **extra):
+    extra = {**take(), **extra}
     projects = list(Project.select().where(Project.organization == g.organization).order_by(Project.id.desc()))
     return page("integrations/index.html", status, projects=projects, members=_members(), **extra)
 
@@ -46,11 +48,11 @@ def add_member():
         except ApiError as error:
             return integrations_page(error.status, errors=[error.message])
     if role not in accounts.ROLES:
-        return integrations_page(notice=f"{email} is a member.")
+        return redirect_showing("dashboard.integrations_page", {"notice": f"{email} is a member."})
     password = accounts.generate_password()
     member = accounts.create_user(g.organization.id, email, role, password, name)
     sessions().end_all(member.id)
-    return integrations_page(invited=member, password=password)
+    return redirect_showing("dashboard.integrations_page", {"invited": member.email, "password": password})
 
 
 @bp.post("/integrations/members/<member_id>/access")
@@ -62,7 +64,7 @@ def remove_access(member_id):
     member.role, member.password_hash = None, None
     member.save(only=[Member.role, Member.password_hash])
     sessions().end_all(member.id)
-    return integrations_page(notice=f"{member.email} can no longer sign in.")
+    return redirect_showing("dashboard.integrations_page", {"notice": f"{member.email} can no longer sign in."})
 
 
 def _project_page(project: Project, status: int = 200, **extra):
@@ -77,7 +79,7 @@ def _project_page(project: Project, status: int = 200, **extra):
 
 @bp.get("/integrations/projects/<project_id>")
 def project_page(project_id):
-    return _project_page(get_owned_or_404(Project, project_id, "project"))
+    return _project_page(get_owned_or_404(Project, project_id, "project"), **take())
 
 
 def _own_ingress(project: Project, webhook_id: str) -> IngressUrl:
@@ -100,21 +102,27 @@ def create_custom_webhook(project_id):
     except ApiError as error:
         return _project_page(project, 400, errors=[message for each in error.errors.values() for message in each])
     ingress, url = manage.create_ingress_url(g.organization, project, name, creator)
-    return _project_page(project, created=ingress, url=url)
+    return _show_url(project, ingress, url, rotated=False)
+
+
+def _show_url(project: Project, ingress: IngressUrl, url: str, rotated: bool):
+    shown = {"url": url, "name": ingress.name, "creator": ingress.created_by.email, "rotated": rotated}
+    return redirect_showing("dashboard.project_page", shown, project_id=project.id)
 
 
 @bp.post("/integrations/projects/<project_id>/webhooks/<webhook_id>/rotate")
 def rotate_custom_webhook(project_id, webhook_id):
     project = get_owned_or_404(Project, project_id, "project")
     ingress = _own_ingress(project, webhook_id)
-    return _project_page(project, created=ingress, url=manage.rotate_ingress_url(ingress), rotated=True)
+    return _show_url(project, ingress, manage.rotate_ingress_url(ingress), rotated=True)
 
 
 @bp.post("/integrations/projects/<project_id>/webhooks/<webhook_id>/revoke")
 def revoke_custom_webhook(project_id, webhook_id):
     project = get_owned_or_404(Project, project_id, "project")
     manage.revoke_ingress_url(_own_ingress(project, webhook_id))
-    return _project_page(project, notice="Webhook revoked: its URL answers 404 from now on; its activities stay.")
+    notice = "Webhook revoked: its URL answers 404 from now on; its activities stay."
+    return redirect_showing("dashboard.project_page", {"notice": notice}, project_id=project.id)
 
 
 @bp.get("/integrations/activities")

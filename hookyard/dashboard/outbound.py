@@ -8,6 +8,7 @@ from flask import current_app, g, redirect, request, url_for
 from hookyard.core.http import current_config, current_secret_box, get_owned_or_404
 from hookyard.dashboard.blueprint import bp, page
 from hookyard.dashboard.listing import next_page_url, page_of
+from hookyard.dashboard.reveal import redirect_showing, take
 from hookyard.outbound import manage
 from hookyard.outbound.catalogue import list_event_types
 from models import Delivery, Endpoint
@@ -47,13 +48,19 @@ def create_endpoint():
     if errors:
         return endpoints_page(400, errors=errors, form=data)
     endpoint, secret = manage.create_endpoint(g.organization, data, current_secret_box())
-    return _endpoint_page(endpoint, secret=secret, notice="Webhook created: copy its signing secret now.")
+    shown = {"secret": secret, "notice": "Webhook created: copy its signing secret now."}
+    return redirect_showing("dashboard.endpoint_page", shown, endpoint_id=endpoint.id)
 
 
 def _endpoint_page(endpoint: Endpoint, status: int = 200, **extra):
     selected = request.args.get("status") if request.args.get("status") in STATUSES else None
     deliveries, cursor = page_of(manage.delivery_query(endpoint, selected), Delivery.id)
-    live = url_for("dashboard.deliveries_fragment", endpoint_id=endpoint.id, status=selected or "")
+    # Live only on the first page: refreshing a later one would bring back the first.
+    live = (
+        None
+        if request.args.get("cursor")
+        else url_for("dashboard.deliveries_fragment", endpoint_id=endpoint.id, status=selected or "")
+    )
     context = {"endpoint": endpoint, "deliveries": deliveries, "statuses": STATUSES, "selected": selected,
                "live": live, "next_url": next_page_url(cursor), "catalogue": _catalogue()}  # fmt: skip
     return page("outbound/endpoint.html", status, **context, **extra)
@@ -61,7 +68,7 @@ def _endpoint_page(endpoint: Endpoint, status: int = 200, **extra):
 
 @bp.get("/outbound/<endpoint_id>")
 def endpoint_page(endpoint_id):
-    return _endpoint_page(get_owned_or_404(Endpoint, endpoint_id, "webhook"))
+    return _endpoint_page(get_owned_or_404(Endpoint, endpoint_id, "webhook"), **take())
 
 
 @bp.get("/outbound/<endpoint_id>/deliveries")
@@ -94,14 +101,15 @@ def rotate_endpoint_secret(endpoint_id):
     endpoint = get_owned_or_404(Endpoint, endpoint_id, "webhook")
     secret = manage.rotate_secret(endpoint, current_secret_box())
     notice = "New signing secret below. Until the overlap ends, deliveries are signed with both secrets."
-    return _endpoint_page(endpoint, secret=secret, notice=notice)
+    return redirect_showing("dashboard.endpoint_page", {"secret": secret, "notice": notice}, endpoint_id=endpoint.id)
 
 
 @bp.post("/outbound/<endpoint_id>/test")
 def test_endpoint(endpoint_id):
     endpoint = get_owned_or_404(Endpoint, endpoint_id, "webhook")
     _event_id, delivery_id = manage.send_test(g.organization.id, endpoint, current_app.queues)
-    return _endpoint_page(endpoint, notice=f"Test event queued as delivery {delivery_id}: it appears below.")
+    notice = f"Test event queued as delivery {delivery_id}: it appears below."
+    return redirect_showing("dashboard.endpoint_page", {"notice": notice}, endpoint_id=endpoint.id)
 
 
 def _moment(name: str) -> datetime.datetime | None:
@@ -109,7 +117,10 @@ def _moment(name: str) -> datetime.datetime | None:
     if not value:
         return None
     moment = datetime.datetime.fromisoformat(value)
-    return moment.astimezone(datetime.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    try:
+        return moment.astimezone(datetime.UTC).replace(tzinfo=None) if moment.tzinfo else moment
+    except OverflowError:
+        raise ValueError("outside the years 1 to 9999 in UTC") from None
 
 
 @bp.post("/outbound/<endpoint_id>/replay")
@@ -123,18 +134,19 @@ def replay_endpoint(endpoint_id):
     if status not in STATUSES or since is None or (until is not None and until < since):
         return _endpoint_page(endpoint, 400, errors=["Give a status and a window whose start is before its end."])
     count = manage.replay(endpoint, status, since, until, current_app.queues)
-    return _endpoint_page(endpoint, notice=f"{count} {status} deliveries queued again.")
+    notice = f"{count} {status} deliveries queued again."
+    return redirect_showing("dashboard.endpoint_page", {"notice": notice}, endpoint_id=endpoint.id)
 
 
 @bp.get("/deliveries/<delivery_id>")
 def delivery_page(delivery_id):
     delivery = get_owned_or_404(Delivery, delivery_id, "delivery")
-    return page("outbound/delivery.html", delivery=delivery, attempts=manage.attempts_of(delivery))
+    return page("outbound/delivery.html", delivery=delivery, attempts=manage.attempts_of(delivery), **take())
 
 
 @bp.post("/deliveries/<delivery_id>/retry")
 def retry_delivery(delivery_id):
     delivery = get_owned_or_404(Delivery, delivery_id, "delivery")
     manage.retry_now(delivery, current_app.queues)
-    return page("outbound/delivery.html", delivery=delivery, attempts=manage.attempts_of(delivery),
-                notice="One more attempt queued: reload in a moment to see it.")  # fmt: skip
+    notice = "One more attempt queued: reload in a moment to see it."
+    return redirect_showing("dashboard.delivery_page", {"notice": notice}, delivery_id=delivery.id)

@@ -4,11 +4,14 @@ The browser holds a random session id in Flask's signed, HttpOnly cookie; Redis 
 so signing out ends it for good and a password change ends every session of that person.
 """
 
+import datetime
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 
-SESSION_SECONDS = 12 * 3600  # idle time before a session ends; each request starts the clock again
+SESSION_SECONDS = 12 * 3600  # idle time before a session ends; each request (not a live refresh) renews it
+MAX_SESSION_SECONDS = 24 * 3600  # a session ends this long after sign-in, however busy
 THROTTLE_WINDOW = 15 * 60
 MAX_ATTEMPTS_PER_ACCOUNT = 10  # failed sign-ins per address per window
 MAX_ATTEMPTS_PER_ADDRESS = 50  # failed sign-ins per client IP per window
@@ -19,6 +22,7 @@ class Session:
     member_id: str
     organization_id: int
     role: str
+    started: datetime.datetime  # naive UTC, to compare with the member's password_changed_at
 
 
 def _digest(value: str) -> str:
@@ -41,25 +45,29 @@ class Sessions:
         session_id = secrets.token_urlsafe(32)
         key = self._key(session_id)
         with self.redis.pipeline() as pipe:
-            pipe.hset(key, mapping={"member": member_id, "org": organization_id, "role": role})
+            pipe.hset(key, mapping={"member": member_id, "org": organization_id, "role": role, "at": time.time()})
             pipe.expire(key, SESSION_SECONDS)
             pipe.sadd(self._of_member(member_id), key)
             pipe.expire(self._of_member(member_id), SESSION_SECONDS)
             pipe.execute()
         return session_id
 
-    def get(self, session_id: str | None) -> Session | None:
-        """Return the live session an id stands for (and keep it alive), or None."""
+    def get(self, session_id: str | None, renew: bool = True) -> Session | None:
+        """Return the live session an id stands for (renewing its idle time unless told not to), or None."""
         if not session_id:
             return None
         key = self._key(session_id)
-        with self.redis.pipeline() as pipe:
-            pipe.hgetall(key)
-            pipe.expire(key, SESSION_SECONDS)
-            stored, _ = pipe.execute()
-        if not stored:
+        stored = self.redis.hgetall(key)
+        if not stored or b"at" not in stored:
             return None
-        return Session(stored[b"member"].decode(), int(stored[b"org"]), stored[b"role"].decode())
+        started = float(stored[b"at"])
+        if time.time() - started > MAX_SESSION_SECONDS:
+            self.redis.delete(key)
+            return None
+        if renew:
+            self.redis.expire(key, SESSION_SECONDS)
+        moment = datetime.datetime.fromtimestamp(started, datetime.UTC).replace(tzinfo=None)
+        return Session(stored[b"member"].decode(), int(stored[b"org"]), stored[b"role"].decode(), moment)
 
     def end(self, session_id: str | None) -> None:
         if session_id:
@@ -78,30 +86,27 @@ class Sessions:
             f"{self.prefix}:dash:sign-in:address:{_digest(address)}",
         )
 
-    def throttled_for(self, email: str, address: str) -> int:
-        """Return the seconds to wait before signing in again with this address from this client, or 0."""
+    def attempt(self, email: str, address: str) -> int:
+        """Count a sign-in attempt against the address and the client, before the password is checked (so
+        parallel guesses are counted too); return the seconds to wait if either is over its limit, else 0."""
         account, client = self._attempt_keys(email, address)
-        with self.redis.pipeline() as pipe:
-            pipe.get(account)
-            pipe.ttl(account)
-            pipe.get(client)
-            pipe.ttl(client)
-            account_count, account_ttl, client_count, client_ttl = pipe.execute()
+        with self.redis.pipeline() as pipe:  # MULTI: the counts and their windows together
+            for key in (account, client):
+                pipe.set(key, 0, ex=THROTTLE_WINDOW, nx=True)  # a window starts with the first attempt
+                pipe.incr(key)
+                pipe.ttl(key)
+            _, account_count, account_ttl, _, client_count, client_ttl = pipe.execute()
         waits = []
-        if int(account_count or 0) >= MAX_ATTEMPTS_PER_ACCOUNT:
+        if account_count > MAX_ATTEMPTS_PER_ACCOUNT:
             waits.append(account_ttl)
-        if int(client_count or 0) >= MAX_ATTEMPTS_PER_ADDRESS:
+        if client_count > MAX_ATTEMPTS_PER_ADDRESS:
             waits.append(client_ttl)
         return max([max(wait, 1) for wait in waits], default=0)
 
-    def failed(self, email: str, address: str) -> None:
-        """Count a failed sign-in against the address and the client."""
-        with self.redis.pipeline() as pipe:
-            for key in self._attempt_keys(email, address):
-                pipe.incr(key)
-                pipe.expire(key, THROTTLE_WINDOW, nx=True)
-            pipe.execute()
-
     def succeeded(self, email: str, address: str) -> None:
-        """Forget an address's failed attempts once its owner has signed in."""
-        self.redis.delete(self._attempt_keys(email, address)[0])
+        """Forget an address's attempts once its owner has signed in, and this one of the client's."""
+        account, client = self._attempt_keys(email, address)
+        with self.redis.pipeline() as pipe:
+            pipe.delete(account)
+            pipe.decr(client)
+            pipe.execute()

@@ -7,10 +7,12 @@ from flask import current_app, g, redirect, request, url_for
 from hookyard.core.errors import NotFound
 from hookyard.core.http import current_secret_box, get_owned_or_404, public_url
 from hookyard.dashboard.blueprint import admin_only, bp, page
+from hookyard.dashboard.reveal import redirect_showing, take
 from hookyard.keys import api_keys, management
 from hookyard.signals.limits import set_limits, usage_report
 from models import ApiKey, ManagementKey, RateLimit
 
+SAVED = "Limits saved: the next signal is held to them."
 ENDPOINT_TYPES = {"signal_staging": "Signal staging", "flow": "Flow"}
 
 
@@ -33,7 +35,10 @@ def _expiry(value: str) -> datetime.datetime | None:
     except ValueError:
         raise ValueError("The expiry is not a date and time.") from None
     if expires.tzinfo is not None:
-        expires = expires.astimezone(datetime.UTC).replace(tzinfo=None)
+        try:
+            expires = expires.astimezone(datetime.UTC).replace(tzinfo=None)
+        except OverflowError:
+            raise ValueError("In UTC the expiry falls outside the years 1 to 9999.") from None
     if expires <= datetime.datetime.now(datetime.UTC).replace(tzinfo=None):
         raise ValueError("The expiry must be in the future.")
     return expires
@@ -58,12 +63,22 @@ def create_api_key():
     api_key, key, secret = api_keys.create_api_key(
         g.organization, name, endpoint_type, request.form.get("secret") == "on", expires_at, current_secret_box
     )
+    return redirect_showing("dashboard.api_key_created", {"id": api_key.id, "key": key, "secret": secret})
+
+
+@bp.get("/settings/api-keys/created")
+def api_key_created():
+    """The key (and secret) just made, shown this once, with its webhook URL and a curl example."""
+    shown = take()
+    if not shown:
+        return redirect(url_for("dashboard.api_keys_page"))
+    api_key = get_owned_or_404(ApiKey, shown["id"], "API key")
     return page(
         "settings/api_key_created.html",
         api_key=api_key,
-        key=key,
-        secret=secret,
-        webhook_url=public_url(f"/api/signal-staging/webhook/{key}"),
+        key=shown["key"],
+        secret=shown["secret"],
+        webhook_url=public_url(f"/api/signal-staging/webhook/{shown['key']}"),
         segment_url=public_url("/segment"),
     )
 
@@ -103,13 +118,23 @@ def _own_management_key(key_id: int) -> ManagementKey:
 def create_management_key():
     name = request.form.get("name", "").strip()[:200] or "dashboard"
     key = management.create_management_key(g.organization, name)
-    return page("settings/management_key_created.html", name=name, key=key)
+    return redirect_showing("dashboard.management_key_created", {"name": name, "key": key})
 
 
 @bp.post("/settings/management-keys/<int:key_id>/rotate")
 def rotate_management_key(key_id):
     old = _own_management_key(key_id)
-    return page("settings/management_key_created.html", name=old.name, key=management.rotate_management_key(old))
+    key = management.rotate_management_key(old)
+    return redirect_showing("dashboard.management_key_created", {"name": old.name, "key": key})
+
+
+@bp.get("/settings/management-keys/created")
+def management_key_created():
+    admin_only()
+    shown = take()
+    if not shown:
+        return redirect(url_for("dashboard.management_keys_page"))
+    return page("settings/management_key_created.html", name=shown["name"], key=shown["key"])
 
 
 @bp.post("/settings/management-keys/<int:key_id>/revoke")
@@ -129,7 +154,7 @@ def _limit(value: str, name: str, minimum: int) -> int | None:
 @bp.route("/settings/limits", methods=("GET", "POST"))
 def limits_page():
     """Settings → Limits & usage: the plan limits form and this month's usage with its overage."""
-    errors, notice = [], None
+    errors = []
     if request.method == "POST":
         try:
             changes = {
@@ -141,7 +166,8 @@ def limits_page():
             errors.append(str(error))
         else:
             set_limits(_intake(), g.organization.id, changes)
-            notice = "Limits saved: the next signal is held to them."
+            return redirect_showing("dashboard.limits_page", {"notice": SAVED})
+    notice = take().get("notice")
     status = 400 if errors else 200
     limits = RateLimit.for_organization(g.organization.id)
     usage = usage_report(_intake(), g.organization.id)

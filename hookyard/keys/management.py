@@ -6,6 +6,7 @@ random bits; an organization may hold several, so one can be rotated while the o
 
 from hookyard.core.clock import utcnow
 from hookyard.core.credentials import display_prefix, hash_credential, new_credential
+from hookyard.core.db import db
 from models import ManagementKey, Organization
 
 MANAGEMENT_KEY_PREFIX = "hy_mgmt_"
@@ -37,5 +38,6 @@ def revoke_management_key(key: ManagementKey) -> None:
 
 def rotate_management_key(key: ManagementKey) -> str:
     """Replace a key with a new one of the same name; the old one stops working at once. Return the new key."""
-    revoke_management_key(key)
-    return create_management_key(key.organization, key.name)
+    with db.atomic():
+        revoke_management_key(key)
+        return create_management_key(key.organization, key.name)

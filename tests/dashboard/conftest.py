@@ -21,10 +21,11 @@ def sign_in(client, email: str, password: str = PASSWORD):
     return client.post("/dashboard/login", data={"email": email, "password": password, "csrf_token": token})
 
 
-def post_form(client, path: str, data: dict | None = None, page: str | None = None):
-    """Submit a dashboard form as a browser does: with the CSRF token of the page it is on."""
+def post_form(client, path: str, data: dict | None = None, page: str | None = None, follow: bool = True):
+    """Submit a dashboard form as a browser does: with the CSRF token of the page it is on, following the
+    redirect to the page that shows the result."""
     token = csrf(client.get(page or path))
-    return client.post(path, data={**(data or {}), "csrf_token": token})
+    return client.post(path, data={**(data or {}), "csrf_token": token}, follow_redirects=follow)
 
 
 @pytest.fixture

@@ -77,7 +77,7 @@ def test_failed_sign_ins_are_throttled_per_account_with_a_429(app, make_user):
 
 def test_signing_out_ends_the_session_for_good(app, admin):
     cookie = admin.get_cookie("hy_session")
-    assert post_form(admin, "/dashboard/logout", page="/dashboard/").status_code == 302
+    assert post_form(admin, "/dashboard/logout", page="/dashboard/", follow=False).status_code == 302
     stolen = app.test_client()
     stolen.set_cookie("hy_session", cookie.value)  # a copy of the cookie from before signing out
     assert stolen.get("/dashboard/").status_code == 302
@@ -137,3 +137,58 @@ def test_the_management_api_keeps_working_beside_the_dashboard(client, org, admi
 
 def test_the_root_leads_to_the_dashboard(client):
     assert client.get("/").headers["Location"] == "/dashboard/"
+
+
+def test_a_password_reset_ends_sessions_even_when_redis_forgot_whose_they_were(app, redis, make_user):
+    email = make_user()
+    client = app.test_client()
+    sign_in(client, email)
+    for key in redis.scan_iter("*dash:member-sessions:*"):
+        redis.delete(key)  # as when that list expired before the session did
+    make_user(email)  # create-user again: a new password
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_a_session_ends_a_day_after_sign_in_however_busy(app, redis, make_user):
+    client = app.test_client()
+    sign_in(client, make_user())
+    (key,) = list(redis.scan_iter("*dash:session:*"))
+    redis.hset(key, "at", 1_000_000_000)  # signed in long ago
+    assert client.get("/dashboard/").status_code == 302
+
+
+def test_a_live_refresh_neither_keeps_a_session_alive_nor_gets_the_sign_in_page(app, redis, admin):
+    (key,) = list(redis.scan_iter("*dash:session:*"))
+    redis.expire(key, 100)
+    assert admin.get("/dashboard/imports/live", headers={"X-Requested-With": "fetch"}).status_code == 200
+    assert redis.ttl(key) <= 100  # not renewed by the page's own polling
+    redis.delete(key)
+    assert admin.get("/dashboard/imports/live", headers={"X-Requested-With": "fetch"}).status_code == 401
+
+
+def test_a_next_with_control_characters_or_backslashes_goes_to_the_overview(app, make_user):
+    email = make_user()
+    for target in ("/dashboard/\r\nX: 1", "/dashboard\\\\evil.example"):
+        client = app.test_client()
+        token = csrf(client.get("/dashboard/login"))
+        answer = client.post(
+            "/dashboard/login", data={"email": email, "password": PASSWORD, "csrf_token": token, "next": target}
+        )
+        assert answer.headers["Location"] == "/dashboard/"
+
+
+def test_behind_a_trusted_proxy_the_throttle_counts_the_forwarded_client(config, redis, org):
+    from app import create_app
+    from hookyard.dashboard.sessions import MAX_ATTEMPTS_PER_ADDRESS, Sessions
+
+    app = create_app(config.__class__(**{**config.__dict__, "trusted_proxy_hops": 1}))
+    client = app.test_client()
+    store = Sessions(redis, config.redis_prefix)
+    for n in range(MAX_ATTEMPTS_PER_ADDRESS):
+        store.attempt(f"someone{n}@example.com", "203.0.113.9")  # one client, used up
+    token = csrf(client.get("/dashboard/login"))
+    form = {"email": "x@example.com", "password": "not it at all", "csrf_token": token}
+    other = client.post("/dashboard/login", data=form, headers={"X-Forwarded-For": "198.51.100.7"})
+    assert other.status_code == 401  # another client behind the same proxy is not locked out
+    same = client.post("/dashboard/login", data=form, headers={"X-Forwarded-For": "203.0.113.9"})
+    assert same.status_code == 429

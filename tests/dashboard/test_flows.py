@@ -113,3 +113,9 @@ def test_the_event_log_filter_stays_on_the_flows_page_and_keeps_the_live_log_fil
     page = admin.get(f"/dashboard/flows/{flow.id}?source=github&event=").get_data(as_text=True)
     assert "<option selected>github</option>" in page
     assert f'data-live="/dashboard/flows/{flow.id}/events?source=github' in page
+
+
+def test_unknown_query_arguments_on_a_flow_page_are_ignored(admin):
+    create(admin)
+    flow = Flow.get(Flow.name == "Repo")
+    assert admin.get(f"/dashboard/flows/{flow.id}?flow_id=x&_external=1").status_code == 200

@@ -11,7 +11,7 @@ INTEGRATIONS = "/dashboard/integrations"
 
 
 def test_a_project_gets_a_webhook_whose_url_is_shown_once_and_takes_activities(admin, client, run_jobs):
-    created = post_form(admin, "/dashboard/integrations/projects", {"name": "Support"}, page="/dashboard/integrations")
+    created = post_form(admin, "/dashboard/integrations/projects", {"name": "Support"}, page=INTEGRATIONS, follow=False)
     assert created.status_code == 302
     project = Project.get(Project.name == "Support")
     page = f"/dashboard/integrations/projects/{project.id}"

@@ -5,7 +5,7 @@ import re
 import pytest
 
 from models import ApiKey
-from tests.dashboard.conftest import post_form
+from tests.dashboard.conftest import post_form, sign_in
 from tests.helpers import SIGNAL_WEBHOOK, send_signal
 
 
@@ -128,3 +128,23 @@ def test_another_organizations_key_is_a_404(admin, client, other_org):
     path = f"/dashboard/settings/api-keys/{theirs.get_json()['id']}/delete"
     assert post_form(admin, path, page="/dashboard/").status_code == 404
     assert ApiKey.get_or_none(ApiKey.id == theirs.get_json()["id"]) is not None
+
+
+def test_an_expiry_that_leaves_the_calendar_in_utc_is_named_not_a_500(admin):
+    form = {"name": "k", "endpoint_type": "flow", "expires_at": "0001-01-01T00:00+01:00"}
+    answer = post_form(admin, "/dashboard/settings/api-keys", form)
+    assert answer.status_code == 400
+    assert "outside the years" in answer.get_data(as_text=True)
+
+
+def test_reloading_the_page_that_showed_a_key_shows_it_no_more_and_makes_no_second_key(app, admin, make_user):
+    form = {"name": "Once", "endpoint_type": "flow"}
+    answer = post_form(admin, "/dashboard/settings/api-keys", form, follow=False)
+    assert answer.status_code == 302  # post, redirect, get: a reload repeats nothing
+    shown_at = answer.headers["Location"]
+    other = app.test_client()
+    sign_in(other, make_user("colleague@example.com"))
+    assert other.get(shown_at).status_code == 302  # another session cannot take it
+    assert "hy_live_" in admin.get(shown_at).get_data(as_text=True)
+    assert admin.get(shown_at).status_code == 302  # shown once
+    assert ApiKey.select().where(ApiKey.name == "Once").count() == 1

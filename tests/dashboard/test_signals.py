@@ -111,3 +111,17 @@ def test_what_senders_wrote_is_shown_as_text_never_as_markup(admin, client, sign
         text = admin.get(path).get_data(as_text=True)
         assert hostile not in text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text
+
+
+def test_a_payload_nested_deeper_than_the_tree_shows_the_rest_as_text(admin, client, signal_key, run_jobs):
+    nested = {"leaf": "bottom"}
+    for _ in range(60):
+        nested = {"a": nested}
+    signal_id = send_signal(client, signal_key, {"email": "deep@x.io", "properties": nested})
+    run_jobs()
+    page = admin.get(f"/dashboard/signals/{signal_id}")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert text.count("<details") <= 25  # a tree 20 levels deep, then text
+    assert '<code class="excerpt">{"a": {' in text
+    assert "bottom" in text
