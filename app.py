@@ -17,6 +17,7 @@ from hookyard.core.db import bind_database, db
 from hookyard.core.errors import BadRequest
 from hookyard.core.http import IdConverter
 from hookyard.core.queues import INGEST_QUEUE, connect_redis, make_queues
+from hookyard.dashboard import reference as api_reference
 from hookyard.dashboard import views as dashboard
 from hookyard.flows import api as flow_api
 from hookyard.flows import ingress as flow_ingress
@@ -37,6 +38,7 @@ from hookyard.signals.keys import SignalKeys
 BLUEPRINTS = (
     ops_views.bp,
     dashboard.bp,
+    api_reference.bp,
     key_api.bp,
     signal_ingress.bp,
     segment_api.bp,

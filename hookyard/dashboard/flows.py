@@ -9,7 +9,7 @@ from hookyard.core.http import current_config, current_secret_box, get_owned_or_
 from hookyard.core.pagination import paginate_by_time
 from hookyard.dashboard import charts
 from hookyard.dashboard.blueprint import bp, page
-from hookyard.dashboard.listing import read_filters
+from hookyard.dashboard.listing import PAGE_SIZE, next_page_url, read_filters
 from hookyard.dashboard.reveal import redirect_showing, take
 from hookyard.flows.ingress import run_playground
 from hookyard.flows.manage import change_flow, create_flow_for, describe, event_log_query
@@ -27,10 +27,12 @@ def _health(flow: Flow, window: str = "1h") -> dict:
 @bp.get("/flows")
 def flows_page(status: int = 200, **extra):
     """Every flow with its status, last hour's volume and error rate."""
-    flows, _ = paginate_by_time(
-        Flow.select().where(Flow.organization == g.organization), Flow.created_at, Flow.id, limit=100, cursor=None
-    )
-    return page("flows/list.html", status, flows=[(flow, _health(flow)) for flow in flows], **extra)
+    flows, cursor = paginate_by_time(
+        Flow.select().where(Flow.organization == g.organization), Flow.created_at, Flow.id,
+        limit=PAGE_SIZE, cursor=request.args.get("cursor") or None,
+    )  # fmt: skip
+    listed = [(flow, _health(flow)) for flow in flows]
+    return page("flows/list.html", status, flows=listed, next_url=next_page_url(cursor), **extra)
 
 
 def _form_data() -> tuple[dict, list[str]]:
@@ -63,12 +65,17 @@ def create_flow():
 
 def _flow_page(flow: Flow, status: int = 200, **extra):
     filters, errors = read_filters(flow_event_args_schema)
-    query = event_log_query(flow, filters).order_by(FlowEvent.received_at.desc(), FlowEvent.id.desc())
+    events, cursor = paginate_by_time(
+        event_log_query(flow, filters), FlowEvent.received_at, FlowEvent.id,
+        limit=PAGE_SIZE, cursor=request.args.get("cursor") or None,
+    )  # fmt: skip
     shown = {name: request.args[name] for name in flow_event_args_schema.fields if request.args.get(name)}
-    live = url_for("dashboard.flow_events_fragment", flow_id=flow.id, **shown)  # the same filters, live
+    # The same filters, live; on a later page, no live refresh (it would bring back the first).
+    live = None if request.args.get("cursor") else url_for("dashboard.flow_events_fragment", flow_id=flow.id, **shown)
     extra.setdefault("errors", errors)
     status = 400 if errors and status == 200 else status
-    context = {"flow": flow, "info": describe(flow), "events": list(query.limit(50)), "filters": filters, "live": live}
+    context = {"flow": flow, "info": describe(flow), "events": events, "filters": filters, "live": live,
+               "next_url": next_page_url(cursor)}  # fmt: skip
     return page("flows/flow.html", status, **context, **extra)
 
 

@@ -10,7 +10,7 @@ from hookyard.core.http import get_owned_or_404
 from hookyard.core.pagination import paginate_by_time
 from hookyard.dashboard import accounts
 from hookyard.dashboard.blueprint import bp, page, sessions
-from hookyard.dashboard.listing import PAGE_SIZE, next_page_url, read_filters
+from hookyard.dashboard.listing import PAGE_SIZE, next_page_url, page_of, read_filters
 from hookyard.dashboard.reveal import redirect_showing, take
 from models import Activity, IngressUrl, Member, Project
 
@@ -22,8 +22,9 @@ def _members() -> list[Member]:
 @bp.get("/integrations")
 def integrations_page(status: int = 200, **extra):
     extra = {**take(), **extra}
-    projects = list(Project.select().where(Project.organization == g.organization).order_by(Project.id.desc()))
-    return page("integrations/index.html", status, projects=projects, members=_members(), **extra)
+    projects, cursor = page_of(Project.select().where(Project.organization == g.organization), Project.id)
+    context = {"projects": projects, "members": _members(), "next_url": next_page_url(cursor)}
+    return page("integrations/index.html", status, **context, **extra)
 
 
 @bp.post("/integrations/projects")

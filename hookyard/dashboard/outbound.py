@@ -38,8 +38,9 @@ def _subscription_form() -> tuple[dict, list[str]]:
 
 @bp.get("/outbound")
 def endpoints_page(status: int = 200, **extra):
-    endpoints = list(Endpoint.select().where(Endpoint.organization == g.organization).order_by(Endpoint.id.desc()))
-    return page("outbound/list.html", status, endpoints=endpoints, catalogue=_catalogue(), **extra)
+    endpoints, cursor = page_of(Endpoint.select().where(Endpoint.organization == g.organization), Endpoint.id)
+    context = {"endpoints": endpoints, "catalogue": _catalogue(), "next_url": next_page_url(cursor)}
+    return page("outbound/list.html", status, **context, **extra)
 
 
 @bp.post("/outbound")

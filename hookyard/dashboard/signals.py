@@ -1,6 +1,6 @@
 """Signals, bulk imports and leads: lists with the API's filters, a signal's detail, a lead's timeline."""
 
-from flask import g
+from flask import g, request
 
 from hookyard.core.http import get_owned_or_404
 from hookyard.dashboard.blueprint import bp, page
@@ -35,25 +35,23 @@ def signal_page(signal_id):
     return page("signals/detail.html", signal=signal)
 
 
-def _imports():
-    return list(
-        SignalImport.select()
-        .where(SignalImport.organization == g.organization)
-        .order_by(SignalImport.created_at.desc())
-        .limit(50)
-    )
+def _imports() -> tuple[list, str | None]:
+    """A page of imports, newest first (their ids are time-ordered), and the next page's cursor."""
+    return page_of(SignalImport.select().where(SignalImport.organization == g.organization), SignalImport.id)
 
 
 @bp.get("/imports")
 def imports_page():
-    """Bulk imports, newest first, with live progress."""
-    return page("signals/imports.html", imports=_imports())
+    """Bulk imports, newest first, with live progress (on the first page)."""
+    imports, cursor = _imports()
+    live = not request.args.get("cursor")
+    return page("signals/imports.html", imports=imports, live=live, next_url=next_page_url(cursor))
 
 
 @bp.get("/imports/live")
 def imports_fragment():
-    """The imports table alone, for the page's live refresh."""
-    return page("signals/_imports_table.html", imports=_imports())
+    """The first page of imports alone, for the page's live refresh."""
+    return page("signals/_imports_table.html", imports=_imports()[0])
 
 
 @bp.get("/leads")

@@ -192,3 +192,12 @@ def test_behind_a_trusted_proxy_the_throttle_counts_the_forwarded_client(config,
     assert other.status_code == 401  # another client behind the same proxy is not locked out
     same = client.post("/dashboard/login", data=form, headers={"X-Forwarded-For": "203.0.113.9"})
     assert same.status_code == 429
+
+
+def test_docs_is_the_api_reference_for_people_from_the_openapi_document(client):
+    page = client.get("/docs")
+    assert page.status_code == 200
+    text = page.get_data(as_text=True)
+    assert "POST /api/signal-staging/webhook/{api_key}" in text
+    assert "POST /segment/v1/batch" in text
+    assert "script-src 'none'" in page.headers["Content-Security-Policy"]

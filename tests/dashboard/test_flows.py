@@ -119,3 +119,19 @@ def test_unknown_query_arguments_on_a_flow_page_are_ignored(admin):
     create(admin)
     flow = Flow.get(Flow.name == "Repo")
     assert admin.get(f"/dashboard/flows/{flow.id}?flow_id=x&_external=1").status_code == 200
+
+
+def test_the_event_log_pages_with_the_apis_cursor_and_only_the_first_page_is_live(admin, client, flow_key, run_jobs):
+    create(admin, rate_limit_per_second="1000")
+    flow = Flow.get(Flow.name == "Repo")
+    for n in range(55):
+        body = {"event": "tick", "data": {"n": n}, "id": f"tick-{n}"}
+        assert post_to_flow(client, {"webhook_id": flow.webhook_id}, body, **{"X-API-Key": flow_key}).status_code == 200
+    run_jobs()
+    first = admin.get(f"/dashboard/flows/{flow.id}").get_data(as_text=True)
+    assert first.count(">tick</a>") == 50
+    assert "data-live=" in first
+    older = re.search(r'<a href="([^"]+)" rel="next">Older events', first).group(1).replace("&amp;", "&")
+    second = admin.get(older).get_data(as_text=True)
+    assert second.count(">tick</a>") == 5
+    assert "data-live=" not in second

@@ -2,9 +2,11 @@
 
 import re
 
+import orjson
 import pytest
 
-from models import ApiKey
+from hookyard.signals.keys import SignalKeys
+from models import ApiKey, Endpoint
 from tests.dashboard.conftest import post_form, sign_in
 from tests.helpers import SIGNAL_WEBHOOK, send_signal
 
@@ -148,3 +150,17 @@ def test_reloading_the_page_that_showed_a_key_shows_it_no_more_and_makes_no_seco
     assert "hy_live_" in admin.get(shown_at).get_data(as_text=True)
     assert admin.get(shown_at).status_code == 302  # shown once
     assert ApiKey.select().where(ApiKey.name == "Once").count() == 1
+
+
+def test_the_overview_lists_what_is_failing_with_links(admin, client, org, redis, config, receiver, run_jobs):
+    hook = client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["*"]}, headers=org["headers"])
+    Endpoint.update(active=False, disabled_reason="410 Gone from the receiver").execute()
+    ours = orjson.dumps({"id": 1, "org": org["id"], "src": "generic", "at": 0}).decode()
+    theirs = orjson.dumps({"id": 2, "org": org["id"] + 1000, "src": "generic", "at": 0}).decode()
+    for item in (ours, theirs):
+        redis.rpush(SignalKeys(config.redis_prefix).dead_letter, orjson.dumps({"item": item, "error": "boom"}))
+    page = admin.get("/dashboard/").get_data(as_text=True)
+    assert "Nothing is failing" not in page
+    assert f"/dashboard/outbound/{hook.get_json()['id']}" in page
+    assert "410 Gone from the receiver" in page
+    assert "1 signals could not be stored" in page
