@@ -164,3 +164,22 @@ def test_the_overview_lists_what_is_failing_with_links(admin, client, org, redis
     assert f"/dashboard/outbound/{hook.get_json()['id']}" in page
     assert "410 Gone from the receiver" in page
     assert "1 signals could not be stored" in page
+
+
+def test_every_dashboard_write_is_a_403_for_a_viewer_route_by_route(app, viewer):
+    from hookyard.dashboard.blueprint import PUBLIC_ENDPOINTS, SELF_SERVICE
+
+    writes = [
+        rule
+        for rule in app.url_map.iter_rules()
+        if rule.endpoint.startswith("dashboard.")
+        and "POST" in rule.methods
+        and rule.endpoint not in PUBLIC_ENDPOINTS + SELF_SERVICE
+    ]
+    assert len(writes) >= 20
+    for rule in writes:
+        path = rule.rule
+        for name in rule.arguments:
+            path = re.sub(rf"<(?:\w+:)?{name}>", "1", path)
+        answer = post_form(viewer, path, {"name": "x"}, page="/dashboard/", follow=False)
+        assert answer.status_code == 403, (rule.rule, answer.status_code)
