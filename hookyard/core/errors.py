@@ -93,6 +93,21 @@ class ServiceUnavailable(ApiError):
         super().__init__(message, headers={"Retry-After": str(retry_after)})
 
 
+def _routed(app: Flask, error: MethodNotAllowed) -> bool:
+    """Tell whether a route exists at the path for some method. werkzeug says 405 also when a rule's pattern
+    matched but its converter refused the value (an id past the largest BIGINT): then nothing is there."""
+    adapter = app.url_map.bind_to_environ(request.environ)
+    for method in error.valid_methods or ():
+        try:
+            adapter.match(method=method)
+        except (werkzeug_errors.NotFound, MethodNotAllowed):
+            continue
+        except HTTPException:  # a redirect: something is there
+            return True
+        return True
+    return False
+
+
 def init_app(app: Flask) -> None:
     """Answer every error, expected or not, with the one JSON error vocabulary."""
 
@@ -105,20 +120,7 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(MethodNotAllowed)
     def handle_method_not_allowed(error):
-        # werkzeug says 405 when a rule's pattern matched the path but its converter refused the value
-        # (an id past the largest BIGINT): if no method finds a route there, the resource does not exist.
-        adapter = app.url_map.bind_to_environ(request.environ)
-        for method in error.valid_methods or ():
-            try:
-                adapter.match(method=method)
-            except (werkzeug_errors.NotFound, MethodNotAllowed):
-                continue
-            except HTTPException:  # a redirect: something is there
-                pass
-            break
-        else:
-            return handle_http_error(werkzeug_errors.NotFound())
-        return handle_http_error(error)
+        return handle_http_error(error if _routed(app, error) else werkzeug_errors.NotFound())
 
     @app.errorhandler(HTTPException)
     def handle_http_error(error):
