@@ -19,9 +19,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from playhouse.db_url import connect
 
 from app import create_app
+from bench.ingest import postgres_database
 from bench.signal_queue import fill
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
@@ -169,18 +169,14 @@ def main() -> None:
             run("SQLite", f"sqlite:///{scratch}/dashboard.db", redis_url)
             postgres = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
             try:
-                admin = connect(postgres)
-                admin.connect()
-                admin.connection().autocommit = True
-                admin.execute_sql("DROP DATABASE IF EXISTS hookyard_bench_dashboard")
-                admin.execute_sql("CREATE DATABASE hookyard_bench_dashboard")
+                url, drop = postgres_database(postgres)
             except Exception as error:  # no Postgres here: SQLite only
                 print(f"== Postgres skipped: {error}")
             else:
                 try:
-                    run("Postgres", postgres.rsplit("/", 1)[0] + "/hookyard_bench_dashboard", redis_url)
+                    run("Postgres", url, redis_url)
                 finally:
-                    admin.execute_sql("DROP DATABASE IF EXISTS hookyard_bench_dashboard WITH (FORCE)")
+                    drop()
         finally:
             if server is not None:
                 server.__exit__(None, None, None)
