@@ -106,3 +106,25 @@ def test_an_endpoint_is_created_and_a_delivery_followed_into_its_attempts(
     attempts = page.get_by_role("table")
     assert attempts.get_by_role("cell", name="200", exact=True).is_visible()
     page.shoot("delivery")
+
+
+def test_a_project_webhook_is_made_in_integrations_and_its_url_takes_an_activity(
+    page, live_server, make_user, run_jobs
+):
+    sign_in(page, live_server, make_user())
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Integrations").click()
+    page.get_by_label("Project name").fill("Support")
+    page.get_by_role("button", name="Create project").click()
+    page.get_by_label("Name").fill("Call center")
+    page.get_by_role("button", name="Create webhook").click()
+    url = page.get_by_label("Webhook URL of “Call center”").input_value()
+    page.shoot("project")
+    activity = {"title": "Customer Inquiry Handled", "startTime": "2024-01-15T10:30:00Z",
+                "memberEmail": "admin@example.com"}  # fmt: skip
+    assert requests.post(url, json=activity).status_code == 202
+    run_jobs()
+    page.get_by_role("link", name="Activities of this project").click()
+    assert page.get_by_role("cell", name="Customer Inquiry Handled").is_visible()
+    page.shoot("activities")
+    page.get_by_role("link", name="← Integrations").click()
+    page.shoot("integrations")
