@@ -40,3 +40,10 @@ def latency_chart(latency_ms: dict, title: str) -> bytes:
     chart.x_labels = ["p50", "p95", "p99"]
     chart.add("latency (ms)", [latency_ms.get(name) for name in ("p50", "p95", "p99")])
     return chart.render()
+
+
+def sparkline(values: list[int]) -> bytes:
+    """A small line of a group's volume, day by day."""
+    chart = pygal.Line(js=[], style=STYLE, show_dots=False, fill=True)
+    chart.add("", values)
+    return chart.render_sparkline(width=160, height=36)

@@ -4,10 +4,10 @@ from flask import g, request
 
 from hookyard.core.http import get_owned_or_404
 from hookyard.dashboard.blueprint import bp, page
-from hookyard.dashboard.listing import next_page_url, page_of, read_filters
+from hookyard.dashboard.listing import PAGE_SIZE, next_page_url, page_of, read_filters
 from hookyard.signals.reading import lead_query, signal_query, with_activity
 from hookyard.signals.schemas import lead_filter_schema, signal_filter_schema
-from models import Identity, Lead, Signal, SignalImport
+from models import Identity, Lead, MappingRule, Signal, SignalImport
 
 STATUSES = ("processed", "duplicate", "mapped")
 
@@ -58,7 +58,11 @@ def imports_fragment():
 def leads_page():
     """Leads, newest first, or the one with an email."""
     filters, errors = read_filters(lead_filter_schema)
-    leads, cursor = page_of(lead_query(g.organization.id, filters.get("email")), Lead.id)
+    query = lead_query(g.organization.id, filters.get("email"))
+    if request.args.get("sort") == "score":  # the hottest first: one page, no cursor
+        leads, cursor = list(query.order_by(Lead.score.desc(), Lead.id.desc()).limit(PAGE_SIZE)), None
+    else:
+        leads, cursor = page_of(query, Lead.id)
     return page(
         "signals/leads.html",
         400 if errors else 200,
@@ -75,4 +79,11 @@ def lead_page(lead_id):
     (lead,) = with_activity([get_owned_or_404(Lead, lead_id, "lead")])
     signals, cursor = page_of(signal_query(g.organization.id, {"lead_id": lead.id}), Signal.id)
     identities = list(Identity.select().where(Identity.lead == lead).order_by(Identity.id))
-    return page("signals/lead.html", lead=lead, signals=signals, identities=identities, next_url=next_page_url(cursor))
+    earned = list(
+        signal_query(g.organization.id, {"lead_id": lead.id, "status": "mapped"}).order_by(Signal.id.desc()).limit(100)
+    )
+    rules = {
+        rule.id: rule for rule in MappingRule.select().where(MappingRule.id.in_({s.mapping_rule_id for s in earned}))
+    }
+    return page("signals/lead.html", lead=lead, signals=signals, identities=identities, earned=earned, rules=rules,
+                next_url=next_page_url(cursor))  # fmt: skip

@@ -4,6 +4,7 @@ from hookyard.dashboard import (  # noqa: F401 (each adds its routes to bp)
     auth_views,
     flows,
     integrations,
+    mapping,
     outbound,
     overview,
     settings,

@@ -4,7 +4,6 @@ import re
 import time
 
 from flask import Blueprint, current_app, g, request
-from peewee import SQL, fn
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
@@ -16,7 +15,7 @@ from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate
 from hookyard.core.queues import DEFAULT_QUEUE
 from hookyard.mapping.jobs import apply_mapping_rule as apply_mapping_rule_job
-from hookyard.mapping.rules import mapped_fields, rule_matches, suggest_rule
+from hookyard.mapping.queue import queue_groups, try_draft
 from hookyard.mapping.schemas import (
     apply_result_schema,
     mapping_rule_create_schema,
@@ -27,7 +26,7 @@ from hookyard.mapping.schemas import (
     rule_test_schema,
     signal_queue_schema,
 )
-from models import MappingRule, Signal
+from models import MappingRule
 from schemas import list_args_schema
 
 bp = Blueprint("mapping", __name__, url_prefix="/v1")
@@ -42,42 +41,12 @@ def _rule(rule_id: int) -> MappingRule:
     return get_owned_or_404(MappingRule, rule_id, "mapping rule")
 
 
-def _queued(query):
-    return query.where((Signal.organization == g.organization) & (Signal.status == "processed"))
-
-
 @bp.get("/signal-queue")
 @documented(query=queue_args_schema, responses={200: signal_queue_schema}, tags=TAGS)
 def signal_queue():
     """Group unmapped signals by source and event, largest group first, each with a sample and a draft rule."""
     limit = load(queue_args_schema, request.args.to_dict())["limit"]
-    count = fn.COUNT(SQL("*"))
-    groups = list(
-        _queued(
-            Signal.select(
-                Signal.source,
-                Signal.event,
-                count.alias("count"),
-                fn.MIN(Signal.received_at).alias("first_seen"),
-                fn.MAX(Signal.received_at).alias("last_seen"),
-            )
-        )
-        .group_by(Signal.source, Signal.event)
-        .order_by(count.desc(), Signal.source)
-        .limit(limit)
-        .dicts()
-    )
-    for group in groups:
-        same_event = Signal.event.is_null() if group["event"] is None else Signal.event == group["event"]
-        sample = (
-            _queued(Signal.select(Signal.payload))
-            .where((Signal.source == group["source"]) & same_event)
-            .order_by(Signal.received_at.desc())
-            .limit(1)
-            .scalar()
-        )
-        group["sample"] = sample
-        group["suggested_rule"] = suggest_rule(group["source"], group["event"], sample or {})
+    groups = queue_groups(g.organization.id, limit)
     return signal_queue_schema.dump({"groups": groups})
 
 
@@ -132,25 +101,8 @@ def delete_mapping_rule(rule_id):
 def test_mapping_rule():
     """Try a draft rule on the latest queued signals: which would it map, and what lead fields would it find."""
     draft = load_body(rule_test_schema)
-    rule = MappingRule(**{name: draft[name] for name in ("source", "event", "conditions", "field_map")})
-    latest = (
-        _queued(Signal.select(Signal.id, Signal.source, Signal.event, Signal.payload))
-        .order_by(Signal.id.desc())
-        .limit(draft["limit"])
-    )
-    tried, matched = 0, []
-    for signal in latest:
-        tried += 1
-        if rule_matches(rule, signal.source, signal.event, signal.payload or {}):
-            matched.append(
-                {
-                    "id": signal.id,
-                    "source": signal.source,
-                    "event": signal.event,
-                    "fields": mapped_fields(rule.field_map, signal.payload or {}),
-                }
-            )
-    return {"tried": tried, "matched": len(matched), "signals": matched}
+    tried = try_draft(g.organization.id, draft, draft["limit"])
+    return {"tried": tried["tried"], "matched": tried["matched"], "signals": tried["signals"]}
 
 
 @bp.post("/mapping-rules/<int:rule_id>/apply")

@@ -153,6 +153,39 @@ def rule_matches(rule, source: str | None, event: str | None, payload: dict) -> 
     return all(condition_matches(condition, payload) for condition in rule.conditions or ())
 
 
+def why_not(rule, source: str | None, event: str | None, payload: dict) -> str | None:
+    """Say why a rule does not match a signal (the first reason), or None when it does."""
+    if rule.source is not None and rule.source != source:
+        return f"its source is {source!r}, not {rule.source!r}"
+    if rule.event is not None and rule.event != event:
+        return f"its event is {event!r}, not {rule.event!r}"
+    for number, condition in enumerate(rule.conditions or (), start=1):
+        if not condition_matches(condition, payload):
+            value = get_path(payload, str(condition.get("field", "")))
+            shown = "absent" if value is MISSING else repr(value)[:80]
+            expected = "" if condition.get("op") in ("exists", "not_exists") else f" {condition.get('value')!r}"
+            return (
+                f"condition {number} fails: {condition.get('field')} {condition.get('op')}{expected}, but it is {shown}"
+            )
+    return None
+
+
+def leaf_paths(value, prefix: str = "", limit: int = 500) -> list[tuple[str, object]]:
+    """Every leaf of a JSON value with its dot path (`context.traits.email`, `products.0.sku`), in order."""
+    found, stack = [], [(prefix, value)]
+    while stack and len(found) < limit:
+        path, node = stack.pop()
+        if isinstance(node, dict) and node:
+            stack.extend((f"{path}.{key}" if path else str(key), item) for key, item in reversed(node.items()))
+        elif isinstance(node, list) and node:
+            stack.extend(
+                (f"{path}.{index}" if path else str(index), item) for index, item in reversed(list(enumerate(node)))
+            )
+        else:
+            found.append((path, node))
+    return found
+
+
 def first_match(rules, source: str | None, event: str | None, payload: dict):
     """Return the first rule (in the given order) that matches, or None."""
     return next((rule for rule in rules if rule_matches(rule, source, event, payload)), None)

@@ -3,8 +3,10 @@
 import re
 
 import requests
+from playwright.sync_api import expect
 
 from tests.dashboard.conftest import PASSWORD
+from tests.helpers import segment_call
 
 
 def sign_in(page, base: str, email: str) -> None:
@@ -128,3 +130,32 @@ def test_a_project_webhook_is_made_in_integrations_and_its_url_takes_an_activity
     page.shoot("activities")
     page.get_by_role("link", name="← Integrations").click()
     page.shoot("integrations")
+
+
+def test_a_rule_is_built_from_the_queue_with_a_live_preview_then_applied(
+    page, live_server, make_user, client, signal_key, run_jobs
+):
+    for n, plan in enumerate(("pro", "pro", "free")):
+        call = segment_call("segment_track.json", f"m-{n}", event="Demo Requested", properties={"plan": plan},
+                            context={"traits": {"email": f"d{n}@x.io"}})  # fmt: skip
+        assert client.post(f"/api/signal-staging/webhook/{signal_key}", json=call).status_code == 202
+    run_jobs()
+    sign_in(page, live_server, make_user())
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Signal queue").click()
+    page.shoot("signal-queue")
+    page.get_by_role("link", name="Create rule from this group").click()
+    preview = page.get_by_test_id("matched")
+    assert preview.inner_text() == "3"
+    page.get_by_role("button", name="Add properties.plan as a condition").click()
+    page.get_by_label("Condition 1 path").wait_for()
+    page.locator("#c1-op").select_option("in")
+    page.get_by_label(re.compile(r"^value")).first.fill("pro")
+    expect(preview).to_have_text("2")  # live: the preview follows the draft without a submit
+    assert "it is 'free'" in page.get_by_test_id("why").inner_text()
+    page.get_by_label("Signal name").fill("Demo Requested")
+    page.shoot("rule-builder")
+    page.get_by_role("button", name="Save rule").click()
+    page.get_by_role("button", name="Apply to queued signals").click()
+    run_jobs()
+    expect(page.get_by_test_id("mapped")).to_have_text("2", timeout=10_000)
+    page.shoot("rule-applied")

@@ -1,6 +1,7 @@
 """Rule evaluation as a pure function module: paths, every operator, validation, suggestions."""
 
 import time
+from types import SimpleNamespace
 
 import pytest
 
@@ -10,8 +11,10 @@ from hookyard.mapping.rules import (
     condition_problem,
     first_match,
     get_path,
+    leaf_paths,
     mapped_fields,
     suggest_rule,
+    why_not,
 )
 from models import MappingRule
 from tests.helpers import payload
@@ -219,3 +222,31 @@ def test_suggestions_do_not_take_a_track_calls_product_name_for_a_person():
     assert suggested["field_map"] == {}  # properties.title is the course's title
     assert suggested["signal_name"] == "Course Clicked"
     assert suggest_rule("generic", "demo_requested", {"email": "x@y.io"})["signal_name"] == "Demo Requested"
+
+
+def test_leaf_paths_name_every_leaf_in_dot_notation_in_order():
+    payload = {"context": {"traits": {"email": "a@x.io"}}, "products": [{"sku": "A-1"}, {"sku": "B-2"}], "n": 1}
+    assert leaf_paths(payload) == [
+        ("context.traits.email", "a@x.io"),
+        ("products.0.sku", "A-1"),
+        ("products.1.sku", "B-2"),
+        ("n", 1),
+    ]
+    assert leaf_paths({"empty": {}, "none": None}) == [("empty", {}), ("none", None)]
+
+
+def test_why_not_names_the_first_failing_part_of_a_rule():
+    rule = SimpleNamespace(
+        source="segment",
+        event="Demo Requested",
+        conditions=[{"field": "properties.plan", "op": "in", "value": ["pro"]}, {"field": "x", "op": "exists"}],
+    )
+    assert why_not(rule, "forms", "Demo Requested", {}) == "its source is 'forms', not 'segment'"
+    assert why_not(rule, "segment", "Signed Up", {}) == "its event is 'Signed Up', not 'Demo Requested'"
+    assert why_not(rule, "segment", "Demo Requested", {"properties": {"plan": "free"}}) == (
+        "condition 1 fails: properties.plan in ['pro'], but it is 'free'"
+    )
+    assert why_not(rule, "segment", "Demo Requested", {"properties": {"plan": "pro"}}) == (
+        "condition 2 fails: x exists, but it is absent"
+    )
+    assert why_not(rule, "segment", "Demo Requested", {"properties": {"plan": "pro"}, "x": 1}) is None

@@ -22,3 +22,19 @@ document.addEventListener("DOMContentLoaded", () => {
     setInterval(() => refresh(region), 1000 * Number(region.dataset.every || 3));
   });
 });
+
+// Live preview: a form with data-preview="url" posts itself there as it changes; the answer replaces #preview.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.querySelector("form[data-preview]");
+  if (!form) return;
+  let timer = null;
+  const preview = () => {
+    fetch(form.dataset.preview, { method: "POST", body: new FormData(form), credentials: "same-origin",
+                                  headers: { "X-Requested-With": "fetch" } })
+      .then((response) => (response.ok ? response.text() : null))
+      .then((html) => { if (html !== null) document.getElementById("preview").innerHTML = html; })
+      .catch(() => {});
+  };
+  form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 300); });
+  form.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(preview, 100); });
+});
