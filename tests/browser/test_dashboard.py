@@ -149,6 +149,7 @@ def test_a_rule_is_built_from_the_queue_with_a_live_preview_then_applied(
     page.get_by_role("button", name="Add properties.plan as a condition").click()
     page.get_by_label("Condition 1 path").wait_for()
     page.locator("#c1-op").select_option("in")
+    assert page.locator("#c1-value").get_attribute("placeholder") == "a, b, c"  # the input fits the operator
     page.get_by_label(re.compile(r"^value")).first.fill("pro")
     expect(preview).to_have_text("2")  # live: the preview follows the draft without a submit
     assert "it is 'free'" in page.get_by_test_id("why").inner_text()
@@ -159,3 +160,12 @@ def test_a_rule_is_built_from_the_queue_with_a_live_preview_then_applied(
     run_jobs()
     expect(page.get_by_test_id("mapped")).to_have_text("2", timeout=10_000)
     page.shoot("rule-applied")
+    page.get_by_role("link", name="Signal queue").first.click()
+    assert page.get_by_text("1 signals").is_visible()  # the queue shrank: only the free plan's is left
+    menu = page.get_by_role("navigation", name="Main")
+    menu.get_by_role("link", name="Leads").click()
+    page.get_by_role("link", name="highest score first").click()
+    page.get_by_role("link", name="d1@x.io").click()
+    assert page.locator(".tile", has_text="Score").locator(".big").inner_text() == "10"
+    assert page.get_by_role("cell", name="+10").is_visible()
+    page.shoot("lead-score")

@@ -38,3 +38,17 @@ document.addEventListener("DOMContentLoaded", () => {
   form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(preview, 300); });
   form.addEventListener("change", () => { clearTimeout(timer); timer = setTimeout(preview, 100); });
 });
+
+// A condition's value input fits its operator at once: a list for `in`, a number for comparisons, none for
+// exists / not_exists. (The server reads the value the same way; this only helps typing it.)
+const VALUE_HINTS = { in: ["text", "a, b, c"], gt: ["decimal", "a number"], gte: ["decimal", "a number"],
+                      lt: ["decimal", "a number"], lte: ["decimal", "a number"] };
+document.addEventListener("change", (event) => {
+  const select = event.target.closest("select[name=cond_op]");
+  if (!select) return;
+  const value = select.closest(".row").querySelector("input[name=cond_value]");
+  const [mode, hint] = VALUE_HINTS[select.value] || ["text", ""];
+  value.inputMode = mode;
+  value.placeholder = hint;
+  value.readOnly = select.value === "exists" || select.value === "not_exists"; // still sent: rows stay aligned
+});
