@@ -156,7 +156,7 @@ class Signal(BaseModel):
         indexes = (
             (("organization", "source", "event"), False),
             (("organization", "email"), False),
-            (("organization", "lead"), False),
+            (("organization", "lead", "received_at"), False),  # a lead's signals, its last activity
             # The signal queue groups unmapped signals by source and event from this index alone.
             (("organization", "status", "source", "event", "received_at"), False),
             # Rehydration looks up cold signals by identity; the API filters by them.

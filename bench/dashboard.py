@@ -87,6 +87,17 @@ def _delivery_row(organization_id: int, endpoint_id: str, n: int, now) -> dict:
     }
 
 
+def _lead_row(organization_id: int, n: int, now) -> dict:
+    return {
+        "organization": organization_id,
+        "email": f"user{n}@example.com",
+        "traits": {},
+        "score": n % 97,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
 def sign_in(client, email: str) -> None:
     token = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/dashboard/login").get_data(as_text=True))
     answer = client.post("/dashboard/login", data={"email": email, "password": PASSWORD, "csrf_token": token.group(1)})
@@ -113,6 +124,8 @@ def prepare(app, key: str) -> dict:
         with database.atomic():
             fill(organization.id)
             lead = Lead.create(organization=organization, email="user0@example.com", traits={"name": "Ann"})
+            now = utcnow()
+            Lead.insert_many([_lead_row(organization.id, n, now) for n in range(1, 5000)]).execute()
             Signal.update(lead=lead).where(Signal.email == "user0@example.com").execute()
             endpoints = fill_deliveries(organization.id, key)
         database.execute_sql("ANALYZE")
@@ -136,6 +149,8 @@ def run(label: str, database_url: str, redis_url: str) -> dict:
         "/dashboard/signals?event=Event+3",
         f"/dashboard/signals/{made['signal']}",
         "/dashboard/leads",
+        "/dashboard/leads?sort=score",
+        "/dashboard/leads?sort=last_seen",
         f"/dashboard/leads/{made['lead']}",
         "/dashboard/imports",
         "/dashboard/flows",

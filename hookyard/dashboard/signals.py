@@ -1,6 +1,7 @@
 """Signals, bulk imports and leads: lists with the API's filters, a signal's detail, a lead's timeline."""
 
 from flask import g, request
+from peewee import Ordering, fn
 
 from hookyard.core.http import get_owned_or_404
 from hookyard.dashboard.blueprint import bp, page
@@ -10,6 +11,17 @@ from hookyard.signals.schemas import lead_filter_schema, signal_filter_schema
 from models import Identity, Lead, MappingRule, Signal, SignalImport
 
 STATUSES = ("processed", "duplicate", "mapped")
+
+
+def _last_activity():
+    """A lead's latest signal received: one probe of the (organization, lead, received_at) index per lead."""
+    latest = Signal.select(fn.MAX(Signal.received_at)).where(
+        (Signal.organization == Lead.organization) & (Signal.lead == Lead.id)
+    )
+    return (Ordering(latest, "DESC", nulls="LAST"), Lead.id.desc())
+
+
+SORTS = {"score": lambda: (Lead.score.desc(), Lead.id.desc()), "last_seen": _last_activity}
 
 
 @bp.get("/signals")
@@ -59,8 +71,9 @@ def leads_page():
     """Leads, newest first, or the one with an email."""
     filters, errors = read_filters(lead_filter_schema)
     query = lead_query(g.organization.id, filters.get("email"))
-    if request.args.get("sort") == "score":  # the hottest first: one page, no cursor
-        leads, cursor = list(query.order_by(Lead.score.desc(), Lead.id.desc()).limit(PAGE_SIZE)), None
+    order = SORTS.get(request.args.get("sort"))
+    if order is not None:  # one page of the top, no cursor
+        leads, cursor = list(query.order_by(*order()).limit(PAGE_SIZE)), None
     else:
         leads, cursor = page_of(query, Lead.id)
     return page(

@@ -125,3 +125,15 @@ def test_a_payload_nested_deeper_than_the_tree_shows_the_rest_as_text(admin, cli
     assert text.count("<details") <= 25  # a tree 20 levels deep, then text
     assert '<code class="excerpt">{"a": {' in text
     assert "bottom" in text
+
+
+def test_leads_sort_by_most_recent_activity(admin, client, signal_key, run_jobs):
+    for email in ("old@x.io", "new@x.io"):
+        send_signal(client, signal_key, {"email": email, "event": "Seen"})
+        run_jobs()
+    send_signal(client, signal_key, {"email": "old@x.io", "event": "Back again"})  # old is the latest now
+    run_jobs()
+    newest = admin.get("/dashboard/leads").get_data(as_text=True)
+    assert newest.index(">new@x.io<") < newest.index(">old@x.io<")  # by creation
+    active = admin.get("/dashboard/leads?sort=last_seen").get_data(as_text=True)
+    assert active.index(">old@x.io<") < active.index(">new@x.io<")  # by last activity
