@@ -168,4 +168,5 @@ def test_a_rule_is_built_from_the_queue_with_a_live_preview_then_applied(
     page.get_by_role("link", name="d1@x.io").click()
     assert page.locator(".tile", has_text="Score").locator(".big").inner_text() == "10"
     assert page.get_by_role("cell", name="+10").is_visible()
+    assert page.locator("ol.timeline").get_by_text("mapped to Demo Requested").is_visible()  # the timeline too
     page.shoot("lead-score")
