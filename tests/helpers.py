@@ -84,7 +84,11 @@ class Receiver:
             protocol_version = "HTTP/1.1"
 
             def do_POST(self):
-                body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                length = int(self.headers.get("Content-Length", 0))
+                body = self.rfile.read(length)
+                if len(body) < length:  # the sender died mid-body (a killed worker): no request arrived
+                    self.close_connection = True
+                    return
                 request = {"path": self.path, "headers": dict(self.headers), "body": body, "at": time.time()}
                 with receiver.lock:
                     receiver.requests.append(request)
