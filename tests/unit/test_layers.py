@@ -75,9 +75,26 @@ def test_a_pure_module_imports_no_framework_and_no_table(module):
     assert {name for name in MODULES[module] if name.split(".")[0] in FRAMEWORK} == set()
 
 
-def test_models_and_schemas_import_no_capability():
-    for top in ("models", "schemas"):
-        assert {name for name in TOP[top] if capability_of(name)} == set(), top
+def test_schemas_import_no_capability():
+    assert {name for name in TOP["schemas"] if capability_of(name)} == set()
+
+
+def test_models_imports_only_the_capabilities_tables():
+    assert {name.split(".")[2] for name in TOP["models"] if capability_of(name)} == {"tables"}
+
+
+TABLES = sorted(name for name in MODULES if name.endswith(".tables"))
+
+
+@pytest.mark.parametrize("module", TABLES)
+def test_a_tables_module_imports_only_the_core_and_the_organization(module):
+    allowed = {"hookyard.keys.tables", "hookyard.keys.tables.Organization"}
+    assert {name for name in MODULES[module] if capability_of(name)} <= allowed
+
+
+@pytest.mark.parametrize("module", sorted(set(MODULES) - set(TABLES)))
+def test_the_rest_imports_tables_from_models_alone(module):
+    assert {name for name in MODULES[module] if name.endswith(".tables") or ".tables." in name} == set()
 
 
 def test_schemas_do_not_import_the_tables():
