@@ -10,6 +10,7 @@ from hookyard.signals.limits import set_limits, usage_report
 from hookyard.signals.reading import lead_query, signal_query, with_activity
 from hookyard.signals.schemas import (
     duplicate_signal_schema,
+    import_list_schema,
     import_schema,
     lead_filter_schema,
     lead_list_schema,
@@ -107,6 +108,17 @@ def get_rate_limits():
 def put_rate_limits():
     """Set the organization's plan limits; they apply to the next request."""
     return rate_limit_schema.dump(set_limits(_intake(), g.organization.id, load_body(rate_limit_schema)))
+
+
+@bp.get("/imports")
+@documented(query=list_args_schema, responses={200: import_list_schema}, tags=("signal staging",))
+def list_imports():
+    """List bulk imports, newest first, with their progress (an import is listed once the worker has begun it;
+    `GET /v1/imports/<id>` answers for one still queued)."""
+    args = list_args()
+    query = SignalImport.select().where(SignalImport.organization == g.organization)
+    imports, next_cursor = paginate(query, SignalImport.id, limit=args["limit"], cursor=args["cursor"])
+    return import_list_schema.dump({"imports": imports, "next_cursor": next_cursor})
 
 
 @bp.get("/imports/<import_id>")

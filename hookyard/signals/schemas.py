@@ -144,19 +144,22 @@ class ImportFailureSchema(Schema):
     error = fields.String()
 
 
-class ImportSchema(Schema):
+class ImportSummarySchema(Schema):
     id = fields.String()
     status = fields.String(metadata={"description": "queued, processing or done"})
     total = fields.Integer()
     processed = fields.Integer()
     duplicates = fields.Integer()
     failed = fields.Integer(metadata={"description": "Rows refused in the request, and rows set aside in storing."})
+    created_at = UtcDateTime(allow_none=True)
+    finished_at = UtcDateTime(allow_none=True)
+
+
+class ImportSchema(ImportSummarySchema):
     errors = fields.List(
         fields.Nested(ImportFailureSchema),
         metadata={"description": "The rows set aside in storing: the signal id and why (kept 30 days)."},
     )
-    created_at = UtcDateTime(allow_none=True)
-    finished_at = UtcDateTime(allow_none=True)
 
 
 signal_in_schema = SignalInSchema()
@@ -168,6 +171,17 @@ lead_filter_schema = LeadFilterSchema()
 usage_schema = UsageSchema()
 rate_limit_schema = RateLimitSchema()
 import_schema = ImportSchema()
+
+
+class ImportListSchema(Schema):
+    imports = fields.List(
+        fields.Nested(ImportSummarySchema),
+        metadata={"description": "Newest first; a row's set-aside rows are at GET /v1/imports/<id>."},
+    )
+    next_cursor = fields.String(allow_none=True)
+
+
+import_list_schema = ImportListSchema()
 signal_accepted_schema = SignalAcceptedSchema()
 batch_accepted_schema = BatchAcceptedSchema()
 signal_batch_in_schema = SignalBatchInSchema()

@@ -3,6 +3,8 @@
 A worker killed mid-import is tested in tests/system/test_worker_process.py.
 """
 
+import time
+
 import orjson
 
 from models import Signal
@@ -219,3 +221,25 @@ def test_a_row_that_cannot_be_stored_is_set_aside_and_the_rest_of_the_import_sto
     assert job.get_status(refresh=True) == "finished"  # no failures, no retries
     (dead,) = redis.lrange("hy:signals:dead-letter", 0, -1)
     assert orjson.loads(orjson.loads(dead)["item"])["id"] == chunk[500]["id"]
+
+
+def test_imports_are_listed_newest_first_and_paged(client, org, other_org, signal_key, run_jobs):
+    ids = []
+    for size in (2, 3, 4):
+        body = {"signals": [{"email": f"l{size}-{n}@x.io"} for n in range(size)]}
+        ids.append(client.post(f"{SIGNAL_BULK}/{signal_key}", json=body).get_json()["import_id"])
+        time.sleep(0.002)  # ids order by their millisecond; two made in the same one have no order
+    run_jobs()
+    listed = client.get("/v1/imports", headers=org["headers"]).get_json()
+    assert [row["id"] for row in listed["imports"]] == ids[::-1]
+    assert [(row["status"], row["total"], row["processed"]) for row in listed["imports"]] == [
+        ("done", 4, 4),
+        ("done", 3, 3),
+        ("done", 2, 2),
+    ]
+    assert "errors" not in listed["imports"][0]  # the rows set aside are in the import's own answer
+    first = client.get("/v1/imports?limit=2", headers=org["headers"]).get_json()
+    rest = client.get(f"/v1/imports?limit=2&cursor={first['next_cursor']}", headers=org["headers"]).get_json()
+    assert [row["id"] for row in first["imports"] + rest["imports"]] == ids[::-1]
+    assert rest["next_cursor"] is None
+    assert client.get("/v1/imports", headers=other_org["headers"]).get_json()["imports"] == []
