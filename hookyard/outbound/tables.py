@@ -20,6 +20,7 @@ class Endpoint(BaseModel):
     description = TextField(null=True)
     active = BooleanField(default=True)
     disabled_reason = CharField(max_length=255, null=True)
+    failing_since = DateTimeField(null=True)  # the first failed attempt since its last success
     secret_encrypted = TextField()
     previous_secret_encrypted = TextField(null=True)  # still signs until previous_secret_expires_at
     previous_secret_expires_at = DateTimeField(null=True)
