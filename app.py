@@ -24,7 +24,7 @@ from hookyard.flows import ingress as flow_ingress
 from hookyard.flows.intake import FlowScripts
 from hookyard.keys import api as key_api
 from hookyard.mapping import api as mapping_api
-from hookyard.ops import cli
+from hookyard.ops import cli, dead_letters_api, dead_letters_cli
 from hookyard.ops import views as ops_views
 from hookyard.ops.metrics import service_collector
 from hookyard.outbound import api as outbound_api
@@ -50,6 +50,7 @@ BLUEPRINTS = (
     mapping_api.bp,
     flow_api.bp,
     flow_ingress.bp,
+    dead_letters_api.bp,
 )
 
 
@@ -80,6 +81,7 @@ def create_app(config: Config | None = None) -> Flask:
     register_request_hooks(app)
     errors.init_app(app)
     cli.init_app(app)
+    dead_letters_cli.init_app(app)
     return app
 
 

@@ -15,13 +15,19 @@ from hookyard.core.db import bind_database
 from hookyard.core.queues import QUEUE_NAMES
 from hookyard.flows import jobs as flow_jobs
 from hookyard.mapping import jobs as mapping_jobs
+from hookyard.ops import dead_letters
 from hookyard.outbound import jobs as outbound_jobs
 from hookyard.signals import jobs as signal_jobs
 
 logger = logging.getLogger("hookyard.worker")
 
 # Run at every maintenance (WORKER_MAINTENANCE_INTERVAL): nothing accepted may wait on a job that is gone.
-SWEEPS = (signal_jobs.sweep_signals, flow_jobs.sweep_flows, outbound_jobs.sweep_deliveries)
+SWEEPS = (
+    signal_jobs.sweep_signals,
+    flow_jobs.sweep_flows,
+    outbound_jobs.sweep_deliveries,
+    dead_letters.sweep_dead_letters,
+)
 
 # Jobs queued by Hookyard 0.1 name their function as `worker.<name>`; RQ imports this module to run them
 # after an upgrade. Keep these aliases until no such job can be left in a queue or a schedule.

@@ -1,5 +1,5 @@
 """Dead letters move from bare Redis lists into a table, listed per organization; an endpoint remembers since
-when it has been failing, so one failing for days is disabled."""
+when it has been failing, so one failing for days is disabled; events index by type, for the newest operational ones."""
 from peewee import *
 
 
@@ -17,18 +17,23 @@ def up(migrator, db):
         item = TextField()
         error = TextField()
         failed_at = DateTimeField()
-        retries = IntegerField(default=0)
         created_at = DateTimeField()
 
         class Meta:
             database = db
             table_name = 'dead_letter'
-            indexes = ((('organization', 'kind', 'id'), False),)
+            indexes = ((('organization', 'failed_at'), False),)
 
     db.create_tables([DeadLetter])
-    migrator.migrate(migrator.add_column('endpoint', 'failing_since', DateTimeField(null=True)))
+    migrator.migrate(
+        migrator.add_column('endpoint', 'failing_since', DateTimeField(null=True)),
+        migrator.add_index('event', ('organization_id', 'type', 'created_at'), False),
+    )
 
 
 def down(migrator, db):
-    migrator.migrate(migrator.drop_column('endpoint', 'failing_since'))
+    migrator.migrate(
+        migrator.drop_index('event', 'event_organization_id_type_created_at'),
+        migrator.drop_column('endpoint', 'failing_since'),
+    )
     db.execute_sql('DROP TABLE dead_letter')

@@ -150,7 +150,7 @@ def store_isolating(redis, keys: BufferKeys, items: list, store: Callable, on_de
             set_aside += 1
             logger.error("an item of %s could not be stored (%s); kept in %s", keys.buffer, error, keys.dead_letter)
             text = item.decode(errors="replace") if isinstance(item, bytes) else orjson.dumps(item).decode()
-            redis.rpush(keys.dead_letter, orjson.dumps({"item": text, "error": str(error)}))
+            redis.rpush(keys.dead_letter, orjson.dumps({"item": text, "error": str(error), "at": time.time()}))
             if on_dead_letter is not None:
                 on_dead_letter(item, error)
     if finish is not None:

@@ -14,6 +14,7 @@ its unique index is the truth on dedupe: a copy that slips past Redis (claims ex
 CLAIM_SECONDS) is stored as a duplicate and not fanned out again.
 """
 
+import logging
 import re
 import threading
 import time
@@ -36,13 +37,15 @@ from hookyard.core.errors import (
 )
 from hookyard.core.greenlets import script_caller
 from hookyard.core.jsonbody import is_json_mimetype, parse_json, refuse_nul
-from hookyard.core.queues import INGEST_QUEUE
-from hookyard.flows.jobs import drain_flow_events
+from hookyard.core.queues import DEFAULT_QUEUE, INGEST_QUEUE
+from hookyard.flows.jobs import drain_flow_events, publish_rate_limited
 from hookyard.flows.keys import FlowKeys
 from hookyard.flows.signatures import SignatureError, verify_event_signature, verify_github, verify_stripe
 from hookyard.flows.sources import FlowMessage, event_name_problem, idempotency_key_problem, read_message
 from hookyard.keys.auth import authenticate_api_key
 from models import Flow
+
+logger = logging.getLogger(__name__)
 
 CACHE_SECONDS = 2.0
 WEBHOOK_ID_SHAPE = re.compile(r"wh_[A-Za-z0-9_-]{8,61}")  # anything else is no flow: never sent to the database
@@ -145,13 +148,25 @@ def check_rate(scripts: FlowScripts, keys: FlowKeys, flow: FlowRecord) -> None:
         )
 
 
-def record_rejection(redis, keys: FlowKeys, status: int) -> None:
-    """Count a refused request for the flow's metrics (per minute and status code)."""
+def record_rejection(redis, keys: FlowKeys, status: int) -> int:
+    """Count a refused request for the flow's metrics (per minute and status code); return this minute's count."""
     minute = int(time.time()) // 60
     with redis.pipeline(transaction=False) as pipe:
         pipe.hincrby(keys.rejected(minute), str(status), 1)
         pipe.expire(keys.rejected(minute), REJECTION_TTL)
-        pipe.execute()
+        count, _ = pipe.execute()
+    return count
+
+
+def announce_rate_limited(queues, flow: FlowRecord) -> None:
+    """Queue the `flow.rate_limited` event for the first refusal of a minute; a failure to queue only logs."""
+    minute = int(time.time()) // 60
+    try:
+        queues[DEFAULT_QUEUE].enqueue(
+            publish_rate_limited, flow.id, flow.organization_id, minute, flow.rate_limit_per_second
+        )
+    except Exception:  # the 429 is the answer that matters; the event is a courtesy
+        logger.exception("could not queue flow.rate_limited for flow %s", flow.id)
 
 
 def authenticate(flow: FlowRecord, headers, raw: bytes, *, trusted: bool = False) -> bool:
@@ -291,6 +306,8 @@ def receive(
         check_rate(scripts, keys, flow)
         message = read(headers, read_body(raw, mimetype, headers))
     except ApiError as error:
-        record_rejection(redis, keys, error.status)
+        first_of_minute = record_rejection(redis, keys, error.status) == 1
+        if first_of_minute and isinstance(error, RateLimited):
+            announce_rate_limited(queues, flow)
         raise
     return accept(scripts, queues, keys, flow, message, verified)

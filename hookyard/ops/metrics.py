@@ -5,12 +5,17 @@ oldest due delivery from the database (one indexed query)."""
 from hookyard.core import metrics
 from hookyard.core.buffer import BufferKeys
 from hookyard.flows.keys import flow_buffer_keys
+from hookyard.ops import dead_letters
 from hookyard.outbound import metrics as delivery_metrics
 from hookyard.signals.keys import SignalKeys
 
 
 def service_collector(redis, prefix: str, queues: dict) -> metrics.RedisCollector:
     """Return the collector of the service-wide metrics every web process exposes."""
+
+    def dead_letter_depth():
+        return dead_letters.depth_gauge(redis, prefix)
+
     buffers: dict[str, BufferKeys] = {"signals": SignalKeys(prefix), "flows": flow_buffer_keys(prefix)}
     return metrics.RedisCollector(
         redis,
@@ -26,12 +31,6 @@ def service_collector(redis, prefix: str, queues: dict) -> metrics.RedisCollecto
                 "buffer",
                 {name: keys.buffer for name, keys in buffers.items()},
             ),
-            metrics.ListLengths(
-                "hookyard_dead_letters",
-                "Items the worker could not store, set aside in each buffer's dead-letter list.",
-                "buffer",
-                {name: keys.dead_letter for name, keys in buffers.items()},
-            ),
         ),
-        probes=(delivery_metrics.oldest_due_delivery_age,),
+        probes=(delivery_metrics.oldest_due_delivery_age, dead_letter_depth),
     )

@@ -3,7 +3,7 @@
 Import them from `models`, the one import point for every table. Schema changes go through `migrations/`.
 """
 
-from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
+from peewee import CharField, DateTimeField, ForeignKeyField, TextField
 
 from hookyard.core.clock import utcnow
 from hookyard.core.db import BaseModel
@@ -25,9 +25,8 @@ class DeadLetter(BaseModel):
     item = TextField()  # the buffer entry, as the worker claimed it
     error = TextField()
     failed_at = DateTimeField()  # when the worker set it aside
-    retries = IntegerField(default=0)  # how often it was sent back before this
     created_at = DateTimeField(default=utcnow)
 
     class Meta:
         table_name = "dead_letter"
-        indexes = ((("organization", "kind", "id"), False),)
+        indexes = ((("organization", "failed_at"), False),)  # newest first, per organization

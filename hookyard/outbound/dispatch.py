@@ -22,6 +22,7 @@ from hookyard.core.credentials import SecretBox
 from hookyard.core.db import db, insert_rows
 from hookyard.core.jobs import SHUTDOWN
 from hookyard.outbound.deadline import DeadlineHTTPConnection, DeadlineHTTPSConnection, watchdog
+from hookyard.outbound.health import RoundHealth
 from hookyard.outbound.signing import signature_headers
 from hookyard.outbound.url_safety import UnsafeUrl, check_url
 from models import Delivery, DeliveryAttempt, Endpoint, Event
@@ -52,6 +53,8 @@ class Prepared:
     url: str
     body: bytes
     secrets: list[str]
+    organization_id: int = 0
+    event_type: str = ""
     lease_ends: float = 0.0  # time.monotonic() at which another dispatcher may take this delivery
 
 
@@ -308,6 +311,8 @@ class Dispatcher:
                     endpoint.url,
                     delivery.event.body.encode(),
                     self._secrets_of(endpoint),
+                    delivery.organization_id,
+                    delivery.event.type,
                 )
             )
         if disabled:
@@ -333,6 +338,7 @@ class Dispatcher:
     def _record(self, results: list[tuple[Prepared, Outcome]]) -> None:
         """Store each attempt and move each delivery on: success, a scheduled retry, or failed."""
         now = utcnow()
+        health = RoundHealth(now, 1 + len(self.retry_schedule))
         with db.atomic():
             insert_rows(
                 DeliveryAttempt,
@@ -361,13 +367,13 @@ class Dispatcher:
                     changes.update(status="success", delivered_at=now, next_attempt_at=None, error=None)
                 elif outcome.status_code == 410:
                     changes.update(status="failed", next_attempt_at=None, error="410 Gone: endpoint disabled")
-                    Endpoint.update(
-                        active=False, disabled_reason=f"answered 410 Gone at {now.isoformat()}Z", updated_at=now
-                    ).where(Endpoint.id == prepared.endpoint_id).execute()
                 else:
                     changes.update(self._after_failure(prepared, now))
                     changes["error"] = outcome.error or f"HTTP {outcome.status_code}"
                 Delivery.update(**changes).where(Delivery.id == prepared.delivery_id).execute()
+                health.note(prepared, outcome.succeeded, outcome.status_code == 410,
+                            {"id": prepared.delivery_id, **changes})  # fmt: skip
+            health.apply()
         if self.observe is not None:
             self.observe([(outcome.result, outcome.duration_ms / 1000) for _, outcome in results])
 

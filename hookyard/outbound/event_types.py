@@ -16,6 +16,15 @@ SAMPLE_TYPES = {
     "payment.failed": "A payment failed.",
 }
 
+# Operational events: Hookyard saying something needs a person. Published whether or not anyone subscribes.
+OPERATIONAL_TYPES = {
+    "delivery.exhausted": "A delivery failed its last attempt; it will not be retried unless replayed.",
+    "webhook.disabled": "An endpoint was disabled: it answered 410 Gone, or failed every attempt for 5 days.",
+    "import.completed": "A bulk import finished, with its totals.",
+    "signal.dead_lettered": "A signal could not be stored and was set aside as a dead letter.",
+    "flow.rate_limited": "A flow refused a request over its rate limit (the first refusal in a minute).",
+}
+
 # Hookyard publishes these itself, so they are read-only; their prefixes are reserved.
 HOOKYARD_TYPES = {
     "signal.received": "Hookyard stored a signal (not a duplicate).",
@@ -27,7 +36,9 @@ HOOKYARD_TYPES = {
     "activity.updated": "An activity with a known externalId arrived again.",
     "flow.*": "Any event a flow receives, as flow.<event> (flow.push, flow.payment_intent.succeeded, ...).",
     "webhook.test": "A test event sent by POST /v1/webhooks/<id>/test.",
+    **OPERATIONAL_TYPES,
 }
+
 
 BUILTIN_TYPES = {**SAMPLE_TYPES, **HOOKYARD_TYPES}
 RESERVED_PREFIXES = tuple(sorted({name.split(".", 1)[0] + "." for name in HOOKYARD_TYPES}))

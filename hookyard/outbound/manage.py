@@ -55,11 +55,12 @@ def create_endpoint(organization, data: dict, box) -> tuple[Endpoint, str]:
 
 
 def change_endpoint(endpoint: Endpoint, data: dict) -> Endpoint:
-    """Change URL, events, description or active (re-activating clears a 410's disabling)."""
+    """Change URL, events, description or active (re-activating clears the disabling, and its failure clock)."""
     for field, value in data.items():
         setattr(endpoint, field, value)
     if data.get("active"):
         endpoint.disabled_reason = None
+        endpoint.failing_since = None
     endpoint.updated_at = utcnow()
     endpoint.save()
     return endpoint

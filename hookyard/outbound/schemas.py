@@ -28,6 +28,9 @@ class WebhookSchema(Schema):
     description = fields.String(allow_none=True)
     active = fields.Boolean()
     disabled_reason = fields.String(allow_none=True)
+    failing_since = UtcDateTime(
+        allow_none=True, metadata={"description": "The first failed attempt since the last success; null when healthy."}
+    )
     created_at = UtcDateTime()
     updated_at = UtcDateTime()
 

@@ -40,7 +40,10 @@ class Event(BaseModel):
 
     class Meta:
         # A caller's event id is published once, however often it is posted.
-        indexes = ((("organization", "idempotency_key"), True),)
+        indexes = (
+            (("organization", "idempotency_key"), True),
+            (("organization", "type", "created_at"), False),  # the overview's newest operational events
+        )
 
 
 class Delivery(BaseModel):

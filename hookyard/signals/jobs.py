@@ -11,11 +11,12 @@ import orjson
 import peewee
 
 from hookyard.core import buffer, jobs
-from hookyard.core.clock import utcnow
+from hookyard.core.clock import iso_z, utcnow
 from hookyard.core.db import db
 from hookyard.core.jobs import JobContext
 from hookyard.core.queues import INGEST_QUEUE
-from hookyard.outbound.jobs import dispatch_published
+from hookyard.outbound.jobs import dispatch_published, request_dispatch
+from hookyard.outbound.operational import publish_operational
 from hookyard.outbound.publish import Publisher
 from hookyard.signals.identities import IN_CHUNK, MAX_ALIAS_HOPS, rehydrate, resolve_aliases
 from hookyard.signals.keys import SignalKeys, identity_field
@@ -143,10 +144,25 @@ def import_signals(import_id: str) -> int:
         envelopes = orjson.loads(context.redis.lindex(keys.import_chunks(import_id), chunk))
         result = _import_chunk(context, keys, import_id, chunk, envelopes, publisher)
         settle(context, result, publisher)
+    _complete_import(context, import_id)
     dispatch_published(context, publisher)
-    SignalImport.update(status="done", finished_at=utcnow()).where(SignalImport.id == import_id).execute()
     context.redis.delete(keys.import_chunks(import_id))
     return record.total
+
+
+def _complete_import(context: JobContext, import_id: str) -> None:
+    """Mark the import done and publish `import.completed` with its totals, together and once."""
+    with db.atomic():
+        finished = utcnow()
+        done = SignalImport.update(status="done", finished_at=finished).where(
+            (SignalImport.id == import_id) & (SignalImport.status != "done")
+        )
+        if done.execute():
+            record = SignalImport.get_by_id(import_id)
+            totals = {name: getattr(record, name) for name in ("total", "processed", "duplicates", "failed")}
+            data = {"id": import_id, "status": "done", **totals, "finished_at": iso_z(finished)}
+            publish_operational(record.organization_id, "import.completed", data, import_id, context.max_attempts)
+    request_dispatch(context)  # after the commit, so the dispatcher finds the delivery
 
 
 def _import_chunk(context, keys: SignalKeys, import_id: str, chunk: int, envelopes: list, publisher) -> StoreResult:

@@ -43,7 +43,8 @@ def test_a_new_organization_starts_with_the_samples_and_hookyards_own(client, or
     assert (
         kinds["signal.received"] == kinds["lead.identified"] == kinds["flow.*"] == kinds["webhook.test"] == "hookyard"
     )
-    assert len(kinds) == 18
+    assert kinds["delivery.exhausted"] == kinds["flow.rate_limited"] == "hookyard"  # operational events
+    assert len(kinds) == 23
     assert listed["next_cursor"] is None
     assert list(kinds) == sorted(kinds)
 
@@ -76,7 +77,7 @@ def test_the_list_pages_by_name_across_built_in_and_own_types(client, org):
         if cursor is None:
             break
     assert seen == sorted(seen) == all_names(client, org)
-    assert len(seen) == 23
+    assert len(seen) == 28
     assert client.get("/v1/event-types?cursor=bm9wZQ", headers=org["headers"]).status_code == 400
 
 

@@ -1,0 +1,93 @@
+"""`flask dead-letters list|retry|purge`: dead letters for operators, across organizations or for one."""
+
+import datetime
+
+import click
+import orjson
+from flask import Flask
+
+from hookyard.core.clock import utcnow
+from hookyard.core.queues import INGEST_QUEUE
+from hookyard.ops import dead_letters
+from models import DeadLetter
+
+ORGANIZATION = click.option("--organization", "organization_id", type=int, help="Only this organization's.")
+KIND = click.option("--kind", type=click.Choice(dead_letters.KINDS), help="Only signals, or only flow events.")
+
+
+def init_app(app: Flask) -> None:
+    """Add the `dead-letters` command group."""
+
+    @app.cli.group("dead-letters")
+    def group():
+        """List, retry or purge what the worker could not store."""
+
+    @group.command("list")
+    @ORGANIZATION
+    @KIND
+    @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+    def list_command(organization_id, kind, limit):
+        """Print dead letters, newest first, one JSON object a line."""
+        _collect(app)
+        query = DeadLetter.select().order_by(DeadLetter.failed_at.desc(), DeadLetter.id.desc()).limit(limit)
+        query = _filtered(query, organization_id, kind)
+        for row in query:
+            shown = dead_letters.as_dict(row)
+            shown.pop("organization")
+            click.echo(orjson.dumps(shown, default=str).decode())
+
+    @group.command("retry")
+    @click.argument("ids", nargs=-1)
+    @click.option("--all", "everything", is_flag=True, help="Every dead letter (within --organization/--kind).")
+    @ORGANIZATION
+    @KIND
+    def retry_command(ids, everything, organization_id, kind):
+        """Send dead letters back to their buffer, for the worker to store again."""
+        _needs_a_choice(ids, everything)
+        _collect(app)
+        prefix = app.config["HOOKYARD"].redis_prefix
+        if everything:
+            sent = dead_letters.retry_all(app.redis, prefix, organization_id, kind)
+        else:
+            queue = app.queues[INGEST_QUEUE]
+            rows = _filtered(DeadLetter.select().where(DeadLetter.id.in_(ids)), organization_id, kind)
+            sent = sum(dead_letters.retry(app.redis, prefix, queue, row) for row in rows)
+        click.echo(f"sent back {sent} dead letter(s)")
+
+    @group.command("purge")
+    @click.argument("ids", nargs=-1)
+    @click.option("--all", "everything", is_flag=True, help="Every dead letter (within the other options).")
+    @click.option("--older-than", "days", type=click.IntRange(0), help="Only those set aside more than N days ago.")
+    @ORGANIZATION
+    @KIND
+    def purge_command(ids, everything, days, organization_id, kind):
+        """Delete dead letters for good: what they held is not stored."""
+        _needs_a_choice(ids, everything or days is not None)
+        older_than = None if days is None else utcnow() - datetime.timedelta(days=days)
+        if ids:
+            query = _filtered(DeadLetter.delete().where(DeadLetter.id.in_(ids)), organization_id, kind)
+            removed = query.execute()
+        else:
+            removed = dead_letters.purge(organization_id, kind, older_than)
+        click.echo(f"deleted {removed} dead letter(s)")
+
+
+def _collect(app: Flask) -> None:
+    """Say how many entries still wait in Redis: the worker's next sweep moves them into the table."""
+    if app.redis is None:
+        return
+    prefix = app.config["HOOKYARD"].redis_prefix
+    waiting = sum(app.redis.llen(dead_letters.buffer_of(kind, prefix).dead_letter) for kind in dead_letters.KINDS)
+    if waiting:
+        click.echo(f"{waiting} more set aside in Redis, listed after the worker's next sweep", err=True)
+
+
+def _filtered(query, organization_id, kind):
+    if organization_id is not None:
+        query = query.where(DeadLetter.organization == organization_id)
+    return query.where(DeadLetter.kind == kind) if kind else query
+
+
+def _needs_a_choice(ids, everything) -> None:
+    if not ids and not everything:
+        raise click.UsageError("Name dead letter ids, or pass --all.")

@@ -1,0 +1,49 @@
+"""Operational events: Hookyard telling an organization's subscribers (and its dashboard) that something needs them.
+
+They are ordinary outbound events, stored whether or not anyone subscribes (the dashboard's overview lists
+them), each published once: its idempotency key names what it is about. A delivery of an operational event
+that fails for good, or an endpoint disabled while delivering one, raises no further operational event, so a
+subscriber that is down cannot start a loop.
+"""
+
+import datetime
+
+from hookyard.core.clock import iso_z
+from hookyard.outbound.event_types import OPERATIONAL_TYPES
+from hookyard.outbound.publish import publish_event
+from models import Event
+
+DISABLE_AFTER = datetime.timedelta(days=5)  # an endpoint failing every attempt this long is disabled
+
+
+def publish_operational(organization_id: int, event_type: str, data: dict, about: str, max_attempts: int) -> Event:
+    """Store an operational event and a delivery to each subscriber; a second call about the same thing is a no-op."""
+    if event_type not in OPERATIONAL_TYPES:
+        raise ValueError(f"{event_type} is not an operational event type")
+    return publish_event(
+        organization_id, event_type, data, idempotency_key=f"hookyard:{event_type}:{about}", max_attempts=max_attempts
+    )
+
+
+def recent(organization_id: int, limit: int = 10) -> list[Event]:
+    """The organization's newest operational events, for the overview."""
+    mine = (Event.organization == organization_id) & Event.type.in_(sorted(OPERATIONAL_TYPES))
+    return list(Event.select().where(mine).order_by(Event.created_at.desc()).limit(limit))
+
+
+def exhausted_data(delivery, endpoint_id: str, event_id: str, event_type: str) -> dict:
+    """What `delivery.exhausted` says: which delivery of which event to which endpoint, and how it last failed."""
+    return {
+        "delivery_id": delivery["id"],
+        "endpoint_id": endpoint_id,
+        "event_id": event_id,
+        "event_type": event_type,
+        "attempts": delivery["attempts"],
+        "status_code": delivery["status_code"],
+        "error": delivery["error"],
+    }
+
+
+def disabled_data(endpoint_id: str, url: str, reason: str, at: datetime.datetime) -> dict:
+    """What `webhook.disabled` says."""
+    return {"endpoint_id": endpoint_id, "url": url, "reason": reason, "disabled_at": iso_z(at)}
