@@ -2,38 +2,28 @@
 
 import datetime
 
-import orjson
 from flask import current_app, g
 from peewee import fn
 
 from hookyard.core.clock import utcnow
-from hookyard.core.http import current_config
 from hookyard.dashboard.blueprint import bp, page
-from hookyard.flows.keys import flow_buffer_keys
-from hookyard.signals.keys import SignalKeys
+from hookyard.dashboard.dead_letters import KIND_NAMES
+from hookyard.outbound import operational
 from hookyard.signals.limits import usage_report
-from models import Delivery, Endpoint, Flow, FlowEvent, Signal
+from models import DeadLetter, Delivery, Endpoint, Flow, FlowEvent, Signal
 
 DAY = datetime.timedelta(days=1)
-DEAD_LETTERS_READ = 1000  # the newest entries of each dead-letter list looked through for this organization
 
 
 def _dead_letters(organization_id: int) -> dict:
-    """This organization's items set aside (could not be stored even alone), among the newest of each list."""
-    prefix = current_config().redis_prefix
-    found = {}
-    for name, keys, field in (("signals", SignalKeys(prefix), "org"), ("flow events", flow_buffer_keys(prefix),
-                                                                        "organization_id")):  # fmt: skip
-        count = 0
-        for entry in current_app.redis.lrange(keys.dead_letter, -DEAD_LETTERS_READ, -1):
-            try:
-                item = orjson.loads(orjson.loads(entry)["item"])
-            except (orjson.JSONDecodeError, KeyError, TypeError):
-                continue
-            count += isinstance(item, dict) and item.get(field) == organization_id
-        if count:
-            found[name] = count
-    return found
+    """How many of this organization's signals and flow events wait as dead letters, by kind."""
+    counts = (
+        DeadLetter.select(DeadLetter.kind, fn.COUNT(DeadLetter.id))
+        .where(DeadLetter.organization == organization_id)
+        .group_by(DeadLetter.kind)
+        .tuples()
+    )
+    return {KIND_NAMES[kind].lower(): count for kind, count in counts}
 
 
 def _delivery_health(organization_id: int, since: datetime.datetime) -> dict:
@@ -82,4 +72,5 @@ def overview():
         .count(),
         deliveries=_delivery_health(organization_id, now - DAY),
         failing=failing,
+        operational=[(event, operational.summary(event)) for event in operational.recent(organization_id)],
     )

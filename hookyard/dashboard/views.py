@@ -2,6 +2,7 @@
 
 from hookyard.dashboard import (  # noqa: F401 (each adds its routes to bp)
     auth_views,
+    dead_letters,
     flows,
     integrations,
     mapping,

@@ -8,6 +8,8 @@ subscriber that is down cannot start a loop.
 
 import datetime
 
+import orjson
+
 from hookyard.core.clock import iso_z
 from hookyard.outbound.event_types import OPERATIONAL_TYPES
 from hookyard.outbound.publish import publish_event
@@ -47,3 +49,18 @@ def exhausted_data(delivery, endpoint_id: str, event_id: str, event_type: str) -
 def disabled_data(endpoint_id: str, url: str, reason: str, at: datetime.datetime) -> dict:
     """What `webhook.disabled` says."""
     return {"endpoint_id": endpoint_id, "url": url, "reason": reason, "disabled_at": iso_z(at)}
+
+
+def summary(event: Event) -> str:
+    """One sentence a person reads on the overview, from an operational event's data."""
+    data = orjson.loads(event.body)["data"]
+    if event.type == "delivery.exhausted":
+        return (f"Delivery {data['delivery_id']} of {data['event_type']} to {data['endpoint_id']} failed "
+                f"{data['attempts']} attempts ({data['error'] or data['status_code']}).")  # fmt: skip
+    if event.type == "webhook.disabled":
+        return f"Webhook {data['url']} was disabled: {data['reason']}."
+    if event.type == "import.completed":
+        return f"Import {data['id']}: {data['processed']} of {data['total']} stored, {data['failed']} failed."
+    if event.type == "signal.dead_lettered":
+        return f"Signal {data['signal_id']} could not be stored: {data['error']}"
+    return f"Flow {data['flow_id']} refused requests over {data['rate_limit_per_second']}/s from {data['minute']}."

@@ -152,13 +152,16 @@ def test_reloading_the_page_that_showed_a_key_shows_it_no_more_and_makes_no_seco
     assert ApiKey.select().where(ApiKey.name == "Once").count() == 1
 
 
-def test_the_overview_lists_what_is_failing_with_links(admin, client, org, redis, config, receiver, run_jobs):
+def test_the_overview_lists_what_is_failing_with_links(admin, client, org, redis, config, receiver, job_context):
+    from hookyard.ops.dead_letters import sweep_dead_letters
+
     hook = client.post("/v1/webhooks", json={"url": receiver.url(), "events": ["*"]}, headers=org["headers"])
     Endpoint.update(active=False, disabled_reason="410 Gone from the receiver").execute()
     ours = orjson.dumps({"id": 1, "org": org["id"], "src": "generic", "at": 0}).decode()
     theirs = orjson.dumps({"id": 2, "org": org["id"] + 1000, "src": "generic", "at": 0}).decode()
     for item in (ours, theirs):
         redis.rpush(SignalKeys(config.redis_prefix).dead_letter, orjson.dumps({"item": item, "error": "boom"}))
+    sweep_dead_letters(job_context)  # into the dead-letter table, per organization
     page = admin.get("/dashboard/").get_data(as_text=True)
     assert "Nothing is failing" not in page
     assert f"/dashboard/outbound/{hook.get_json()['id']}" in page
