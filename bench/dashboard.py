@@ -21,14 +21,13 @@ sys.path.insert(0, ROOT)
 
 
 from app import create_app
-from bench.ingest import postgres_database
+from bench.backends import databases, redis_url
 from bench.signal_queue import fill
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
 from hookyard.core.credentials import generate_key, new_public_id
 from hookyard.core.db import insert_rows, migrate
 from hookyard.dashboard import accounts
-from hookyard.devserver.embedded_redis import EmbeddedRedis
 from hookyard.keys.management import create_management_key
 from models import Delivery, Endpoint, Event, Lead, Organization, Signal
 
@@ -178,27 +177,9 @@ def run(label: str, database_url: str, redis_url: str) -> dict:
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as scratch:
-        redis_url = os.environ.get("REDIS_URL")
-        server = None
-        if not redis_url:
-            server = EmbeddedRedis(scratch, persistent=False).__enter__()
-            redis_url = server.url
-        try:
-            run("SQLite", f"sqlite:///{scratch}/dashboard.db", redis_url)
-            postgres = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-            try:
-                url, drop = postgres_database(postgres)
-            except Exception as error:  # no Postgres here: SQLite only
-                print(f"== Postgres skipped: {error}")
-            else:
-                try:
-                    run("Postgres", url, redis_url)
-                finally:
-                    drop()
-        finally:
-            if server is not None:
-                server.__exit__(None, None, None)
+    with tempfile.TemporaryDirectory() as scratch, redis_url(scratch) as redis:
+        for _key, label, database_url in databases(scratch, "dashboard"):
+            run(label, database_url, redis)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,6 @@ On SQLite, and on Postgres when BENCH_POSTGRES_URL (default the local server) an
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,8 +21,8 @@ sys.path.insert(0, ROOT)
 
 import urllib3
 
-from bench.ingest import postgres_database
-from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
+from bench.backends import databases, redis_url
+from hookyard.devserver.embedded_redis import free_port
 
 N = int(os.environ.get("BENCH_DELIVERIES", "3000"))
 DELAY = 0.05
@@ -147,20 +146,10 @@ def main() -> None:
     try:
         summary["a_bare_sender_posts_per_s"] = bare_sender(url + "/fast", N)
         print(f"(a) bare Python sender, 64 threads, keep-alive: {summary['a_bare_sender_posts_per_s']:.0f} posts/s")
-        with EmbeddedRedis(tempfile.mkdtemp(prefix="hookyard-bench-redis-")) as server:
-            backends = []
-            sqlite_dir = tempfile.mkdtemp(prefix="hookyard-bench-")
-            backends.append(("sqlite", f"sqlite:///{sqlite_dir}/bench.db", None))
-            try:
-                database_url, drop = postgres_database(
-                    os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-                )
-                backends.append(("postgres", database_url, drop))
-            except Exception as error:
-                print(f"(skipping Postgres: {error})")
-            for name, database_url, drop in backends:
-                plain = hookyard_rate(database_url, server.url, url, hang=False)
-                hanging = hookyard_rate(database_url, server.url, url, hang=True)
+        with tempfile.TemporaryDirectory() as scratch, redis_url(scratch, persistent=True, own=True) as redis:
+            for name, _label, database_url in databases(scratch, "bench"):
+                plain = hookyard_rate(database_url, redis, url, hang=False)
+                hanging = hookyard_rate(database_url, redis, url, hang=True)
                 summary[name] = {
                     "b_deliveries_per_s": plain,
                     "b_ratio_to_bare": plain / summary["a_bare_sender_posts_per_s"],
@@ -172,9 +161,6 @@ def main() -> None:
                     f"({summary[name]['b_ratio_to_bare']:.2f} of bare); (c) beside a hanging endpoint: "
                     f"{hanging:.0f}/s = {summary[name]['c_ratio']:.2f} of (b)"
                 )
-                if drop:
-                    drop()
-            shutil.rmtree(sqlite_dir, ignore_errors=True)
     finally:
         receiver.kill()
     print(json.dumps(summary, indent=2))

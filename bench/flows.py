@@ -25,9 +25,10 @@ sys.path.insert(0, ROOT)
 import redis as redis_lib
 from playhouse.db_url import connect
 
-from bench.ingest import CONNECTIONS, DURATION, ROUNDS, Service, median, post, postgres_database
+from bench.backends import databases, redis_url
+from bench.ingest import CONNECTIONS, DURATION, ROUNDS, Service, median, post
 from hookyard.core.credentials import generate_key
-from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
+from hookyard.devserver.embedded_redis import free_port
 
 SECRET = "It's a Secret to Everybody"
 BODY = open(os.path.join(ROOT, "tests", "payloads", "github_push.json"), "rb").read()
@@ -148,20 +149,9 @@ def main() -> None:
 
 
 def run_all(summary: dict, receiver_url: str) -> None:
-    with EmbeddedRedis(tempfile.mkdtemp(prefix="hookyard-bench-redis-")) as server:
-        sqlite_dir = tempfile.mkdtemp(prefix="hookyard-bench-sqlite-")
-        summary["sqlite"] = bench_backend("SQLite", f"sqlite:///{sqlite_dir}/bench.db", server.url, receiver_url)
-        shutil.rmtree(sqlite_dir, ignore_errors=True)
-        admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-        try:
-            database_url, drop = postgres_database(admin_url)
-        except Exception as error:  # no Postgres here: SQLite only
-            print(f"\n(skipping Postgres: {error})")
-        else:
-            try:
-                summary["postgres"] = bench_backend("Postgres", database_url, server.url, receiver_url)
-            finally:
-                drop()
+    with tempfile.TemporaryDirectory() as scratch, redis_url(scratch, persistent=True, own=True) as redis:
+        for key, label, database_url in databases(scratch, "bench"):
+            summary[key] = bench_backend(label, database_url, redis, receiver_url)
 
 
 if __name__ == "__main__":

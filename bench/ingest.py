@@ -23,7 +23,6 @@ import sys
 import tempfile
 import time
 import urllib.request
-import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
@@ -31,9 +30,10 @@ sys.path.insert(0, ROOT)
 import redis as redis_lib
 from playhouse.db_url import connect
 
+from bench.backends import databases, redis_url
 from bench.baseline_app import LPUSH_KEY
 from hookyard.core.credentials import generate_key
-from hookyard.devserver.embedded_redis import EmbeddedRedis, free_port
+from hookyard.devserver.embedded_redis import free_port
 
 BIN = os.path.dirname(sys.executable)
 DURATION = int(os.environ.get("BENCH_SECONDS", "10"))
@@ -271,40 +271,13 @@ def bench_sustained(web: str, key: str, redis) -> dict:
     return results
 
 
-def postgres_database(admin_url: str):
-    """Create a throwaway Postgres database; return its URL and a function that drops it."""
-    name = f"hookyard_bench_{uuid.uuid4().hex[:8]}"
-    admin = connect(admin_url)
-    admin.connect()
-    admin.connection().autocommit = True
-    admin.execute_sql(f'CREATE DATABASE "{name}"')
-
-    def drop():
-        admin.execute_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
-
-    return admin_url.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def main() -> None:
     if not shutil.which("wrk"):
         raise SystemExit("bench/ingest.py needs wrk on PATH (Debian: apt-get install wrk)")
     summary = {}
-    with EmbeddedRedis(tempfile.mkdtemp(prefix="hookyard-bench-redis-")) as server:
-        redis_url = server.url
-        sqlite_dir = tempfile.mkdtemp(prefix="hookyard-bench-sqlite-")
-        summary["sqlite"] = bench_backend("SQLite", f"sqlite:///{sqlite_dir}/bench.db", redis_url)
-        shutil.rmtree(sqlite_dir, ignore_errors=True)
-        admin_url = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-        try:
-            database_url, drop = postgres_database(admin_url)
-        except Exception as error:
-            print(f"\n(skipping Postgres: {error})")
-        else:
-            try:
-                summary["postgres"] = bench_backend("Postgres", database_url, redis_url)
-            finally:
-                drop()
+    with tempfile.TemporaryDirectory() as scratch, redis_url(scratch, persistent=True, own=True) as redis:
+        for key, label, database_url in databases(scratch, "bench"):
+            summary[key] = bench_backend(label, database_url, redis)
     print("\n" + json.dumps(summary, indent=2))
 
 

@@ -20,9 +20,9 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, ROOT)
 
-from playhouse.db_url import connect
 
 from app import create_app
+from bench.backends import databases, redis_url
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
 from hookyard.core.credentials import (
@@ -32,7 +32,6 @@ from hookyard.core.db import (
     insert_rows,
     migrate,
 )
-from hookyard.devserver.embedded_redis import EmbeddedRedis
 from hookyard.keys.management import create_management_key
 from models import Organization, Signal
 
@@ -129,33 +128,9 @@ def run(label: str, database_url: str, redis_url: str) -> float:
 
 def main() -> None:
     results = {}
-    with tempfile.TemporaryDirectory() as scratch:
-        redis_url = os.environ.get("REDIS_URL")
-        server = None
-        if not redis_url:
-            server = EmbeddedRedis(scratch, persistent=False).__enter__()
-            redis_url = server.url
-        try:
-            results["sqlite"] = run("SQLite", f"sqlite:///{scratch}/queue.db", redis_url)
-            postgres = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
-            try:
-                admin = connect(postgres)
-                admin.connect()
-                admin.connection().autocommit = True
-                admin.execute_sql("DROP DATABASE IF EXISTS hookyard_bench_queue")
-                admin.execute_sql("CREATE DATABASE hookyard_bench_queue")
-            except Exception as error:  # no Postgres here: SQLite only
-                print(f"== Postgres skipped: {error}")
-            else:
-                try:
-                    results["postgres"] = run(
-                        "Postgres", postgres.rsplit("/", 1)[0] + "/hookyard_bench_queue", redis_url
-                    )
-                finally:
-                    admin.execute_sql("DROP DATABASE IF EXISTS hookyard_bench_queue WITH (FORCE)")
-        finally:
-            if server:
-                server.__exit__(None, None, None)
+    with tempfile.TemporaryDirectory() as scratch, redis_url(scratch) as redis:
+        for key, label, database_url in databases(scratch, "queue"):
+            results[key] = run(label, database_url, redis)
     print(
         "== summary (GET /v1/signal-queue time / COUNT of the same rows):",
         ", ".join(f"{name} {ratio:.2f}" for name, ratio in results.items()),

@@ -7,6 +7,7 @@ from peewee import fn
 from rq.exceptions import NoSuchJobError
 from rq.job import Job
 
+from hookyard.core.db import db
 from hookyard.core.http import get_owned_or_404
 from hookyard.core.jobs import at_least_once
 from hookyard.core.queues import DEFAULT_QUEUE
@@ -178,7 +179,11 @@ def rules_page():
 
 @bp.post("/mapping/rules/<int:rule_id>/move")
 def move_rule(rule_id):
-    """Move a rule up or down the order by trading priorities with its neighbour."""
+    """Move a rule one place up or down the order, then number every rule's priority again: 10, 20, 30 ...
+
+    Trading priorities with the neighbour alone could tie with, or jump past, a third rule of the same
+    priority; numbering the whole order again keeps it exactly what the person sees.
+    """
     rule = get_owned_or_404(MappingRule, rule_id, "mapping rule")
     ordered = list(
         MappingRule.select()
@@ -188,16 +193,13 @@ def move_rule(rule_id):
     at = [each.id for each in ordered].index(rule.id)
     other_at = at - 1 if request.form.get("direction") == "up" else at + 1
     if 0 <= other_at < len(ordered):
-        other = ordered[other_at]
-        higher, lower = (rule, other) if other_at > at else (other, rule)
-        # After the move, `rule` must come before or after `other` whatever their ages: distinct priorities.
-        new_high, new_low = max(higher.priority, lower.priority), min(higher.priority, lower.priority)
-        if new_high == new_low:
-            new_high += 1
-        first, second = (rule, other) if other_at < at else (other, rule)
-        first.priority, second.priority = new_high, new_low
-        first.save(only=[MappingRule.priority])
-        second.save(only=[MappingRule.priority])
+        ordered[at], ordered[other_at] = ordered[other_at], ordered[at]
+        with db.atomic():
+            for place, each in enumerate(ordered):
+                priority = (len(ordered) - place) * 10  # the first wins: the highest priority
+                if each.priority != priority:
+                    each.priority = priority
+                    each.save(only=[MappingRule.priority])
     return redirect(url_for("dashboard.rules_page"))
 
 

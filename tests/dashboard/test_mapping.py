@@ -109,6 +109,18 @@ def test_rules_are_listed_in_order_moved_turned_off_and_deleted(admin, client, o
     assert MappingRule.get_or_none(MappingRule.id == second.id) is None
 
 
+def test_moving_a_rule_among_equal_priorities_moves_it_one_place_and_numbers_the_order_again(admin, client, org):
+    for name in ("a", "b", "c"):  # one priority: ordered by age
+        client.post(
+            "/v1/mapping-rules", json={"name": name, "signal_name": name, "priority": 7}, headers=org["headers"]
+        )
+    c = MappingRule.get(MappingRule.name == "c")
+    post_form(admin, f"/dashboard/mapping/rules/{c.id}/move", {"direction": "up"}, page="/dashboard/mapping/rules")
+    order = MappingRule.select().order_by(MappingRule.priority.desc(), MappingRule.id)
+    assert [(rule.name, rule.priority) for rule in order] == [("a", 30), ("c", 20), ("b", 10)]
+    assert client.get(f"/v1/mapping-rules/{c.id}", headers=org["headers"]).get_json()["priority"] == 20
+
+
 def test_another_organizations_rule_is_a_404(admin, client, other_org):
     theirs = client.post("/v1/mapping-rules", json={"name": "t", "signal_name": "t"}, headers=other_org["headers"])
     assert admin.get(f"/dashboard/mapping/rules/{theirs.get_json()['id']}").status_code == 404
