@@ -1,6 +1,8 @@
 """Signal Mapping: the signal queue (groups, 7-day volume, samples by dot path), the rule builder with its
 live preview, applying a rule with a progress bar, the rules in priority order, and recommended rules."""
 
+import re
+
 from flask import Response, current_app, g, redirect, request, url_for
 from marshmallow import ValidationError
 from peewee import fn
@@ -24,6 +26,7 @@ from models import MappingRule, Signal
 RECOMMENDED = ("Form Submitted", "Demo Requested", "Trial Started", "Pricing Page Viewed", "Feature Activated",
                "Signed Up", "Invite Sent")  # fmt: skip
 NUMERIC_OPS = ("gt", "gte", "lt", "lte")
+CONDITION_FIELD = re.compile(r"cond_(\d{1,3})_field")  # a condition row's path: cond_<n>_field
 PREVIEW_SIGNALS = 200
 
 
@@ -47,10 +50,11 @@ def _draft_from_form() -> dict:
     """The rule the builder's form describes (strings as typed; the schema checks them on save)."""
     form = request.form
     conditions = []
-    for path, op, value in zip(form.getlist("cond_field"), form.getlist("cond_op"), form.getlist("cond_value"),
-                               strict=False):  # fmt: skip
-        if path.strip():
-            conditions.append({"field": path.strip(), "op": op, "value": _typed(op, value)})
+    rows = sorted(int(found.group(1)) for name in form if (found := CONDITION_FIELD.fullmatch(name)))
+    for n in rows:  # each row's fields are named by its number: one left out (a disabled value) shifts none
+        path, op = form.get(f"cond_{n}_field", "").strip(), form.get(f"cond_{n}_op", "eq")
+        if path:
+            conditions.append({"field": path, "op": op, "value": _typed(op, form.get(f"cond_{n}_value", ""))})
     field_map = {
         field: form.get(f"map_{field}", "").strip() for field in LEAD_FIELDS if form.get(f"map_{field}", "").strip()
     }
@@ -129,12 +133,13 @@ def save_rule(rule_id=None):
     rule = get_owned_or_404(MappingRule, rule_id, "mapping rule") if rule_id else None
     draft = _draft_from_form()
     action = request.form.get("action", "preview")
-    if action.startswith("condition:"):
-        draft["conditions"].append({"field": action.split(":", 1)[1], "op": "exists", "value": None})
-        return _builder(draft, rule=rule)
-    if action.startswith("field:"):
-        _, field, path = action.split(":", 2)
-        draft["field_map"][field] = path
+    if action.startswith("leaf:"):  # a sample leaf, used as a condition or as a lead field
+        n = action.split(":", 1)[1]
+        path, target = request.form.get(f"leaf_{n}", ""), request.form.get(f"leaf_{n}_as", "condition")
+        if target == "condition":
+            draft["conditions"].append({"field": path, "op": "exists", "value": None})
+        elif target in LEAD_FIELDS:
+            draft["field_map"][target] = path
         return _builder(draft, rule=rule)
     if action != "save":
         return _builder(draft, rule=rule)

@@ -146,7 +146,8 @@ def test_a_rule_is_built_from_the_queue_with_a_live_preview_then_applied(
     page.get_by_role("link", name="Create rule from this group").click()
     preview = page.get_by_test_id("matched")
     assert preview.inner_text() == "3"
-    page.get_by_role("button", name="Add properties.plan as a condition").click()
+    page.get_by_label("Use properties.plan as").select_option("condition")
+    page.get_by_role("button", name="Use properties.plan").click()
     page.get_by_label("Condition 1 path").wait_for()
     page.locator("#c1-op").select_option("in")
     assert page.locator("#c1-value").get_attribute("placeholder") == "a, b, c"  # the input fits the operator

@@ -46,6 +46,12 @@ def builder_form(page_text: str, **changes) -> dict:
     return form
 
 
+def use_leaf(page_text: str, path: str, target: str) -> dict:
+    """The builder's form as its "Use <path>" button sends it, with <path> to be used as `target`."""
+    leaf = re.search(rf'name="leaf_(\d+)" value="{re.escape(path)}"', page_text).group(1)
+    return builder_form(page_text, action=f"leaf:{leaf}", **{f"leaf_{leaf}": path, f"leaf_{leaf}_as": target})
+
+
 def matched(text: str) -> int:
     return int(re.search(r'data-testid="matched">(\d+)<', text).group(1))
 
@@ -54,10 +60,15 @@ def test_a_rule_is_built_from_clicked_leaves_previewed_saved_and_applied(admin, 
     builder = admin.get("/dashboard/mapping/rules/new?source=segment&event=Demo+Requested").get_data(as_text=True)
     assert 'value="context.traits.email"' in builder  # the suggested rule found the email path
     assert matched(builder) == 3
-    form = builder_form(builder, action="condition:properties.plan")
+    leaf = re.search(r'name="leaf_(\d+)" value="properties.plan"', builder).group(1)
+    form = builder_form(
+        builder, action=f"leaf:{leaf}", **{f"leaf_{leaf}": "properties.plan", f"leaf_{leaf}_as": "condition"}
+    )
     clicked = admin.post("/dashboard/mapping/rules/new", data=form).get_data(as_text=True)
-    assert 'name="cond_field" value="properties.plan"' in clicked
-    condition = {"cond_field": ["properties.plan", ""], "cond_op": ["in", "eq"], "cond_value": ["pro, enterprise", ""]}
+    assert 'name="cond_1_field" value="properties.plan"' in clicked
+    assert re.search(r'name="cond_1_value"\s+disabled', clicked)  # `exists` takes no value
+    condition = {"cond_1_field": "properties.plan", "cond_1_op": "in", "cond_1_value": "pro, enterprise",
+                 "cond_2_field": "", "cond_2_op": "eq"}  # fmt: skip
     preview = admin.post("/dashboard/mapping/rules/preview", data={**builder_form(builder), **condition})
     assert matched(preview.get_data(as_text=True)) == 2  # the count follows the draft
     assert "condition 1 fails: properties.plan in [&#39;pro&#39;, &#39;enterprise&#39;], but it is &#39;free&#39;" in (
@@ -80,6 +91,21 @@ def test_a_rule_is_built_from_clicked_leaves_previewed_saved_and_applied(admin, 
     assert 'data-testid="mapped">2<' in progress
     assert Signal.select().where(Signal.status == "mapped").count() == 2
     assert "Demo Requested" in admin.get("/dashboard/mapping/queue").get_data(as_text=True)  # the free one stays
+
+
+def test_a_sample_leaf_becomes_a_lead_field_and_conditions_keep_their_rows_when_one_has_no_value(admin, queued):
+    builder = admin.get("/dashboard/mapping/rules/new?source=segment&event=Demo+Requested").get_data(as_text=True)
+    leaf = re.search(r'name="leaf_(\d+)" value="properties.plan"', builder).group(1)
+    form = builder_form(
+        builder, action=f"leaf:{leaf}", **{f"leaf_{leaf}": "properties.plan", f"leaf_{leaf}_as": "company"}
+    )
+    used = admin.post("/dashboard/mapping/rules/new", data=form).get_data(as_text=True)
+    assert 'name="map_company" value="properties.plan"' in used
+    # Row 1 `exists` sends no value (its input is disabled); row 2's value must still be row 2's.
+    rows = {"cond_1_field": "properties.plan", "cond_1_op": "exists",
+            "cond_2_field": "properties.plan", "cond_2_op": "eq", "cond_2_value": "pro"}  # fmt: skip
+    preview = admin.post("/dashboard/mapping/rules/preview", data={**builder_form(builder), **rows})
+    assert matched(preview.get_data(as_text=True)) == 2
 
 
 def test_a_bad_draft_names_the_field(admin, queued):

@@ -44,11 +44,11 @@ document.addEventListener("DOMContentLoaded", () => {
 const VALUE_HINTS = { in: ["text", "a, b, c"], gt: ["decimal", "a number"], gte: ["decimal", "a number"],
                       lt: ["decimal", "a number"], lte: ["decimal", "a number"] };
 document.addEventListener("change", (event) => {
-  const select = event.target.closest("select[name=cond_op]");
+  const select = event.target.closest("select[data-condition-op]");
   if (!select) return;
-  const value = select.closest(".row").querySelector("input[name=cond_value]");
+  const value = select.closest(".row").querySelector("input[name$=_value]");
   const [mode, hint] = VALUE_HINTS[select.value] || ["text", ""];
   value.inputMode = mode;
   value.placeholder = hint;
-  value.readOnly = select.value === "exists" || select.value === "not_exists"; // still sent: rows stay aligned
+  value.disabled = select.value === "exists" || select.value === "not_exists"; // no value to type, none sent
 });
