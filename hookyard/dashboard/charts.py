@@ -1,5 +1,7 @@
 """Charts drawn by pygal as standalone SVG, served by Hookyard itself (no script, no CDN: shown as <img>)."""
 
+import datetime
+
 import pygal
 from pygal.style import Style
 
@@ -26,12 +28,29 @@ OPTIONS = {
 def volume_chart(series: list[dict], title: str) -> bytes:
     """Events and errors per step of the window."""
     chart = pygal.Line(title=title, x_label_rotation=0, show_minor_x_labels=False, fill=False, **OPTIONS)
-    labels = [point["t"].strftime("%H:%M" if len(series) < 200 else "%m-%d %H:%M") for point in series]
-    chart.x_labels = labels
-    chart.x_labels_major = labels[:: max(1, len(labels) // 8)]
+    chart.x_labels, chart.x_labels_major = time_labels([point["t"] for point in series])
     chart.add("events", [point["count"] for point in series])
     chart.add("errors", [point["errors"] for point in series])
     return chart.render()
+
+
+def time_labels(moments: list) -> tuple[list[str], list[str]]:
+    """Labels for a time axis, and the few shown: clock times within a day; past a day, each day's start.
+
+    A week of hourly points labelled by clock time alone repeats 00:00 seven times; labelled by day, the
+    axis reads as the days it covers.
+    """
+    if len(moments) < 2 or moments[-1] - moments[0] <= datetime.timedelta(days=1):
+        labels = [moment.strftime("%H:%M") for moment in moments]
+        return labels, labels[:: max(1, len(labels) // 8)]
+    days, labels = [], []
+    for moment in moments:
+        if moment.hour == moment.minute == 0:
+            days.append(moment.strftime("%a %d %b"))
+            labels.append(days[-1])
+        else:
+            labels.append(moment.strftime("%a %d %b %H:%M"))
+    return labels, days or labels[:: max(1, len(labels) // 7)]
 
 
 def latency_chart(latency_ms: dict, title: str) -> bytes:
