@@ -1,16 +1,17 @@
 """Integrations → Custom webhooks: projects and their webhooks (URL shown once, rotate, revoke), members
 (and who of them may sign in: invite, remove access), and the activity list with its filters."""
 
+import functools
+
 from flask import g, redirect, request, url_for
 
 from hookyard.activities import manage
 from hookyard.activities.schemas import activity_filter_schema
 from hookyard.core.errors import ApiError
 from hookyard.core.http import get_owned_or_404
-from hookyard.core.pagination import paginate_by_time
 from hookyard.dashboard import accounts
 from hookyard.dashboard.blueprint import bp, page, sessions
-from hookyard.dashboard.listing import PAGE_SIZE, next_page_url, page_of, read_filters
+from hookyard.dashboard.listing import list_page, next_page_url, page_of
 from hookyard.dashboard.reveal import redirect_showing, take
 from models import Activity, IngressUrl, Member, Project
 
@@ -128,18 +129,7 @@ def revoke_custom_webhook(project_id, webhook_id):
 
 @bp.get("/integrations/activities")
 def activities_page():
-    filters, errors = read_filters(activity_filter_schema)
-    activities, cursor = paginate_by_time(
-        manage.activity_query(g.organization.id, filters), Activity.start_time, Activity.id,
-        limit=PAGE_SIZE, cursor=request.args.get("cursor") or None,
-    )  # fmt: skip
     projects = {p.id: p.name for p in Project.select().where(Project.organization == g.organization)}
-    return page(
-        "integrations/activities.html",
-        400 if errors else 200,
-        activities=activities,
-        projects=projects,
-        filters=filters,
-        errors=errors,
-        next_url=next_page_url(cursor),
-    )
+    query_for = functools.partial(manage.activity_query, g.organization.id)
+    return list_page("integrations/activities.html", "activities", query_for, Activity.id,
+                     schema=activity_filter_schema, time_field=Activity.start_time, projects=projects)  # fmt: skip

@@ -5,7 +5,8 @@ from urllib.parse import urlencode
 from flask import request
 from marshmallow import ValidationError
 
-from hookyard.core.pagination import paginate
+from hookyard.core.pagination import paginate, paginate_by_time
+from hookyard.dashboard.blueprint import page
 
 PAGE_SIZE = 50
 
@@ -20,9 +21,21 @@ def read_filters(schema) -> tuple[dict, list[str]]:
         return {}, problems
 
 
-def page_of(query, id_field) -> tuple[list, str | None]:
-    """One page of a list, newest first, and the cursor of the next (the API's own)."""
-    return paginate(query, id_field, limit=PAGE_SIZE, cursor=request.args.get("cursor") or None)
+def page_of(query, id_field, time_field=None) -> tuple[list, str | None]:
+    """One page of a list, newest first (by id, or by `time_field` then id), and the next page's cursor (the API's)."""
+    cursor = request.args.get("cursor") or None
+    if time_field is not None:
+        return paginate_by_time(query, time_field, id_field, limit=PAGE_SIZE, cursor=cursor)
+    return paginate(query, id_field, limit=PAGE_SIZE, cursor=cursor)
+
+
+def list_page(template: str, rows_name: str, query_for, id_field, *, schema=None, time_field=None, **context):
+    """Render a filtered list the way every dashboard list is: filters read from the query string (a 400 naming
+    the bad ones), one page of `query_for(filters)`, and the next page's link."""
+    filters, errors = read_filters(schema) if schema is not None else ({}, [])
+    rows, cursor = page_of(query_for(filters), id_field, time_field)
+    context.update({rows_name: rows, "filters": filters, "errors": errors, "next_url": next_page_url(cursor)})
+    return page(template, 400 if errors else 200, **context)
 
 
 def next_page_url(cursor: str | None) -> str | None:

@@ -1,11 +1,13 @@
 """Signals, bulk imports and leads: lists with the API's filters, a signal's detail, a lead's timeline."""
 
+import functools
+
 from flask import g, request
 from peewee import Ordering, fn
 
 from hookyard.core.http import get_owned_or_404
 from hookyard.dashboard.blueprint import bp, page
-from hookyard.dashboard.listing import PAGE_SIZE, next_page_url, page_of, read_filters
+from hookyard.dashboard.listing import PAGE_SIZE, list_page, next_page_url, page_of, read_filters
 from hookyard.signals.reading import lead_query, signal_query, with_activity
 from hookyard.signals.schemas import lead_filter_schema, signal_filter_schema
 from models import Identity, Lead, MappingRule, Signal, SignalImport
@@ -27,17 +29,9 @@ SORTS = {"score": lambda: (Lead.score.desc(), Lead.id.desc()), "last_seen": _las
 @bp.get("/signals")
 def signals_page():
     """Signals, newest first, with the API's filters."""
-    filters, errors = read_filters(signal_filter_schema)
-    signals, cursor = page_of(signal_query(g.organization.id, filters), Signal.id)
-    return page(
-        "signals/list.html",
-        400 if errors else 200,
-        signals=signals,
-        filters=filters,
-        statuses=STATUSES,
-        errors=errors,
-        next_url=next_page_url(cursor),
-    )
+    query_for = functools.partial(signal_query, g.organization.id)
+    return list_page("signals/list.html", "signals", query_for, Signal.id, schema=signal_filter_schema,
+                     statuses=STATUSES)  # fmt: skip
 
 
 @bp.get("/signals/<int:signal_id>")

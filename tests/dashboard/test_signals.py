@@ -73,6 +73,8 @@ def test_leads_are_searched_by_email_and_show_a_timeline(admin, stored):
     assert "No lead with the email nobody@x.io" in admin.get("/dashboard/leads?email=nobody@x.io").get_data(
         as_text=True
     )
+    searched = admin.get("/dashboard/leads?email=<b>x</b>@x.io").get_data(as_text=True)
+    assert "No lead with the email &lt;b&gt;x&lt;/b&gt;@x.io" in searched  # what was typed stays text
 
 
 def test_imports_show_their_progress_and_refresh_live(admin, client, signal_key, run_jobs):
