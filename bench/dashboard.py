@@ -161,6 +161,7 @@ def run(label: str, database_url: str, redis_url: str) -> dict:
         "/dashboard/integrations/activities",
         "/dashboard/settings/api-keys",
         "/dashboard/settings/limits",
+        "/dashboard/dead-letters",
         "/dashboard/mapping/queue",
         "/dashboard/mapping/queue/volume.svg?source=source-0&event=Event+0",
         "/dashboard/mapping/rules/new?source=source-0&event=Event+0",
