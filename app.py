@@ -24,7 +24,7 @@ from hookyard.flows import ingress as flow_ingress
 from hookyard.flows.intake import FlowScripts
 from hookyard.keys import api as key_api
 from hookyard.mapping import api as mapping_api
-from hookyard.ops import cli, dead_letters_api, dead_letters_cli
+from hookyard.ops import cli, dead_letters_api, dead_letters_cli, retention_api, retention_cli
 from hookyard.ops import views as ops_views
 from hookyard.ops.metrics import service_collector
 from hookyard.outbound import api as outbound_api
@@ -51,6 +51,7 @@ BLUEPRINTS = (
     flow_api.bp,
     flow_ingress.bp,
     dead_letters_api.bp,
+    retention_api.bp,
 )
 
 
@@ -82,6 +83,7 @@ def create_app(config: Config | None = None) -> Flask:
     errors.init_app(app)
     cli.init_app(app)
     dead_letters_cli.init_app(app)
+    retention_cli.init_app(app)
     return app
 
 

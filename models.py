@@ -11,7 +11,7 @@ from hookyard.core.db import BaseModel
 from hookyard.flows.tables import Flow, FlowEvent
 from hookyard.keys.tables import ApiKey, ManagementKey, Organization
 from hookyard.mapping.tables import MappingRule
-from hookyard.ops.tables import DeadLetter
+from hookyard.ops.tables import DeadLetter, RetentionPolicy
 from hookyard.outbound.tables import Delivery, DeliveryAttempt, Endpoint, Event, EventType
 from hookyard.signals.tables import IdBlock, Identity, IdentityAlias, Lead, RateLimit, Signal, SignalImport
 
@@ -38,6 +38,7 @@ __all__ = [
     "Organization",
     "Project",
     "RateLimit",
+    "RetentionPolicy",
     "Signal",
     "SignalImport",
 ]

@@ -15,7 +15,7 @@ from hookyard.core.db import bind_database
 from hookyard.core.queues import QUEUE_NAMES
 from hookyard.flows import jobs as flow_jobs
 from hookyard.mapping import jobs as mapping_jobs
-from hookyard.ops import dead_letters
+from hookyard.ops import dead_letters, purge
 from hookyard.outbound import jobs as outbound_jobs
 from hookyard.signals import jobs as signal_jobs
 
@@ -27,6 +27,7 @@ SWEEPS = (
     flow_jobs.sweep_flows,
     outbound_jobs.sweep_deliveries,
     dead_letters.sweep_dead_letters,
+    purge.sweep_retention,
 )
 
 # Jobs queued by Hookyard 0.1 name their function as `worker.<name>`; RQ imports this module to run them

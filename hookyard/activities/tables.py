@@ -75,4 +75,5 @@ class Activity(BaseModel):
             # The same externalId on the same ingress URL is one activity, however many requests race.
             (("ingress_url", "external_id"), True),
             (("organization", "start_time"), False),
+            (("organization", "received_at"), False),  # the purge finds expired activities by receipt
         )

@@ -6,6 +6,7 @@ from dataclasses import dataclass, fields
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 VAR_DIR = os.environ.get("HOOKYARD_VAR_DIR") or os.path.join(ROOT, "var")
 LOCAL_KEY_FILE = os.path.join(VAR_DIR, "encryption.key")  # made by `make run` for this checkout only
+MAX_RETENTION_DAYS = 36500  # a hundred years: longer is "forever"
 
 
 def _bool(value: str) -> bool:
@@ -22,6 +23,30 @@ def _schedule(value: str) -> tuple[int, ...]:
     if any(step < 0 for step in steps):
         raise ValueError(f"RETRY_SCHEDULE must not hold negative delays, got {value!r}")
     return steps
+
+
+def _retention_days(value: str) -> int | None:
+    """Read a RETENTION_*_DAYS variable: whole days from 1 to 36500, or `forever` (None: kept for ever)."""
+    if value.strip().lower() == "forever":
+        return None
+    try:
+        days = int(value)
+    except ValueError:
+        days = 0
+    if not 1 <= days <= MAX_RETENTION_DAYS:
+        raise ValueError(f"must be whole days from 1 to {MAX_RETENTION_DAYS}, or forever, got {value!r}")
+    return days
+
+
+def _positive(value: str) -> int:
+    """Read a whole number of seconds, at least 1."""
+    try:
+        seconds = int(value)
+    except ValueError:
+        seconds = 0
+    if seconds < 1:
+        raise ValueError(f"must be whole seconds, at least 1, got {value!r}")
+    return seconds
 
 
 def normalise_database_url(url: str) -> str:
@@ -49,6 +74,12 @@ class Config:
     encryption_key: str = ""  # Fernet key(s) sealing webhook secrets; no default that could reach production
     public_url: str = ""  # how senders reach this service, for the URLs it hands out; default: the request's host
     trusted_proxy_hops: int = 0  # proxies in front whose X-Forwarded-For/-Proto to believe (Heroku's router: 1)
+    # Days to keep each kind of data unless an organization says otherwise (None: for ever); see ops/retention.py.
+    retention_signal_payload_days: int | None = 90
+    retention_flow_event_payload_days: int | None = 90
+    retention_delivery_history_days: int | None = 90
+    retention_activity_days: int | None = None
+    retention_purge_interval: int = 3600  # seconds between purges
 
     @classmethod
     def from_env(cls, environ=None, **overrides) -> "Config":
@@ -71,6 +102,11 @@ class Config:
             "encryption_key": ("HOOKYARD_ENCRYPTION_KEY", str),
             "public_url": ("PUBLIC_URL", lambda value: value.rstrip("/")),
             "trusted_proxy_hops": ("TRUSTED_PROXY_HOPS", int),
+            "retention_signal_payload_days": ("RETENTION_SIGNAL_PAYLOAD_DAYS", _retention_days),
+            "retention_flow_event_payload_days": ("RETENTION_FLOW_EVENT_PAYLOAD_DAYS", _retention_days),
+            "retention_delivery_history_days": ("RETENTION_DELIVERY_HISTORY_DAYS", _retention_days),
+            "retention_activity_days": ("RETENTION_ACTIVITY_DAYS", _retention_days),
+            "retention_purge_interval": ("RETENTION_PURGE_INTERVAL", _positive),
         }
         values = {}
         for name, (variable, read) in readers.items():

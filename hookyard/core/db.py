@@ -31,7 +31,14 @@ def open_database(url: str):
         # WAL lets the web read while the worker writes; busy_timeout waits out short write locks.
         # Transactions take the write lock up front (IMMEDIATE): a read-then-write transaction that
         # began deferred would fail with "database is locked" instead of waiting its turn.
-        pragmas = {"journal_mode": "wal", "busy_timeout": 5000, "synchronous": "normal", "foreign_keys": 1}
+        # auto_vacuum first: it only takes on a new file, before WAL writes the header (`flask vacuum` converts).
+        pragmas = {
+            "auto_vacuum": "incremental",
+            "journal_mode": "wal",
+            "busy_timeout": 5000,
+            "synchronous": "normal",
+            "foreign_keys": 1,
+        }
         if greenlets.active():  # a gevent web process: statements wait in threads (cooperative.py)
             from hookyard.core.cooperative import CooperativeSqliteDatabase
 

@@ -1,18 +1,27 @@
-"""Settings: API keys, management keys, and the plan limits with this month's usage."""
+"""Settings: API keys, management keys, the plan limits with this month's usage, and retention."""
 
 import datetime
 
 from flask import current_app, g, redirect, request, url_for
 
+from hookyard.core.config import MAX_RETENTION_DAYS
 from hookyard.core.errors import NotFound
-from hookyard.core.http import current_secret_box, get_owned_or_404, public_url
+from hookyard.core.http import current_config, current_secret_box, get_owned_or_404, public_url
 from hookyard.dashboard.blueprint import admin_only, bp, page
 from hookyard.dashboard.reveal import redirect_showing, take
 from hookyard.keys import api_keys, management
+from hookyard.ops import retention
 from hookyard.signals.limits import set_limits, usage_report
 from models import ApiKey, ManagementKey, RateLimit
 
 SAVED = "Limits saved: the next signal is held to them."
+RETENTION_SAVED = "Retention saved: the next purge applies it."
+RETENTION_LABELS = {
+    "signal_payload_days": "Signal payloads",
+    "flow_event_payload_days": "Flow event payloads",
+    "delivery_history_days": "Outbound events, deliveries and attempts",
+    "activity_days": "Activities",
+}
 ENDPOINT_TYPES = {"signal_staging": "Signal staging", "flow": "Flow"}
 
 
@@ -172,3 +181,63 @@ def limits_page():
     limits = RateLimit.for_organization(g.organization.id)
     usage = usage_report(_intake(), g.organization.id)
     return page("settings/limits.html", status, limits=limits, usage=usage, errors=errors, notice=notice)
+
+
+def _retention_choice(name: str, label: str) -> tuple[bool, int | None]:
+    """Read one setting of the retention form: (False, None) for the default, else (True, days or None for ever)."""
+    choice, value = request.form.get(f"{name}_choice", "default"), request.form.get(name, "").strip()
+    if choice == "default":
+        return False, None
+    if choice == "forever":
+        return True, None
+    if choice == "days" and value.isascii() and value.isdigit() and 1 <= int(value) <= MAX_RETENTION_DAYS:
+        return True, int(value)
+    if choice == "days":
+        raise ValueError(f"{label}: give a whole number of days from 1 to {MAX_RETENTION_DAYS:,}.")
+    raise ValueError(f"{label}: choose the default, a number of days, or for ever.")
+
+
+def _retention_rows(policy: dict, posted: bool) -> list[dict]:
+    """Each setting as the form shows it: what is in force and the default, and the choice (as posted, on errors)."""
+    rows = []
+    for name, label in RETENTION_LABELS.items():
+        if posted:
+            choice, days = request.form.get(f"{name}_choice", "default"), request.form.get(name, "")
+        elif policy["sources"][name] == "default":
+            choice, days = "default", ""
+        else:
+            choice, days = ("forever", "") if policy[name] is None else ("days", policy[name])
+        rows.append({"name": name, "label": label, "days": policy[name], "default": policy["defaults"][name],
+                     "choice": choice, "value": days})  # fmt: skip
+    return rows
+
+
+@bp.route("/settings/retention", methods=("GET", "POST"))
+def retention_page():
+    """Settings → Retention: how long each kind of data is kept, the organization's own setting or the default."""
+    errors, values = [], {}
+    if request.method == "POST":
+        for name, label in RETENTION_LABELS.items():
+            try:
+                chosen, days = _retention_choice(name, label)
+            except ValueError as error:
+                errors.append(str(error))
+            else:
+                if chosen:
+                    values[name] = days
+        if not errors:
+            retention.set_policy(g.organization.id, values)
+            return redirect_showing("dashboard.retention_page", {"notice": RETENTION_SAVED})
+    policy = retention.describe(g.organization.id, current_config())
+    rows = _retention_rows(policy, posted=bool(errors))
+    notice = take().get("notice")
+    minutes = max(1, current_config().retention_purge_interval // 60)
+    return page(
+        "settings/retention.html",
+        400 if errors else 200,
+        rows=rows,
+        policy=policy,
+        purge_minutes=minutes,
+        errors=errors,
+        notice=notice,
+    )

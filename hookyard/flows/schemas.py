@@ -115,6 +115,11 @@ class FlowEventSchema(Schema):
         metadata={"description": "The body's `timestamp` (custom senders), as sent."},
     )
     data = fields.Raw()
+    data_expired = fields.Boolean(
+        metadata={
+            "description": "true when retention cleared the event's data (`data` is then null); see /v1/retention."
+        }
+    )
 
 
 class FlowEventListSchema(Schema):

@@ -41,12 +41,18 @@ class FlowEvent(BaseModel):
     dedupe_key = CharField(max_length=64, null=True)
     status = CharField(max_length=16)  # processed | duplicate
     data = JSONField(null=True)
+    data_purged_at = DateTimeField(null=True)  # when retention cleared `data` (the row stays: charts count it)
     sender_timestamp = CharField(max_length=64, null=True)  # a custom body's `timestamp`, as sent
     outbound_event_id = CharField(max_length=40, null=True)  # the flow.<event> it was published as
     received_at = DateTimeField()
     received_minute = IntegerField()  # minutes since the epoch: the metrics series groups by it on any database
     processed_at = DateTimeField()
     latency_ms = IntegerField()  # receipt to processed
+
+    @property
+    def data_expired(self) -> bool:
+        """Whether retention cleared `data` (a duplicate's was never kept: that is not expiry)."""
+        return self.data_purged_at is not None
 
     class Meta:
         indexes = (

@@ -5,7 +5,7 @@ oldest due delivery from the database (one indexed query)."""
 from hookyard.core import metrics
 from hookyard.core.buffer import BufferKeys
 from hookyard.flows.keys import flow_buffer_keys
-from hookyard.ops import dead_letters
+from hookyard.ops import dead_letters, purge
 from hookyard.outbound import metrics as delivery_metrics
 from hookyard.signals.keys import SignalKeys
 
@@ -20,7 +20,7 @@ def service_collector(redis, prefix: str, queues: dict) -> metrics.RedisCollecto
     return metrics.RedisCollector(
         redis,
         prefix,
-        shared=(metrics.JOBS, delivery_metrics.ATTEMPTS, delivery_metrics.ATTEMPT_DURATION),
+        shared=(metrics.JOBS, delivery_metrics.ATTEMPTS, delivery_metrics.ATTEMPT_DURATION, purge.PURGED),
         lists=(
             metrics.ListLengths(
                 "hookyard_queue_depth", "Jobs waiting in each queue.", "queue", {n: q.key for n, q in queues.items()}

@@ -1,9 +1,9 @@
-"""What running Hookyard keeps about itself: dead letters.
+"""What running Hookyard keeps about itself: dead letters, and how long each organization keeps its data.
 
 Import them from `models`, the one import point for every table. Schema changes go through `migrations/`.
 """
 
-from peewee import CharField, DateTimeField, ForeignKeyField, TextField
+from peewee import CharField, DateTimeField, ForeignKeyField, IntegerField, TextField
 
 from hookyard.core.clock import utcnow
 from hookyard.core.db import BaseModel
@@ -30,3 +30,24 @@ class DeadLetter(BaseModel):
     class Meta:
         table_name = "dead_letter"
         indexes = ((("organization", "failed_at"), False),)  # newest first, per organization
+
+
+class RetentionPolicy(BaseModel):
+    """How long an organization keeps each kind of data, where it differs from the environment's defaults.
+
+    A day field that is null follows its RETENTION_* default; 0 keeps that data for ever. The purge also
+    notes how far it has cleared payloads (everything received before that time), so each run starts where
+    the last one stopped instead of walking rows whose payload is already gone.
+    """
+
+    organization = ForeignKeyField(Organization, unique=True, on_delete="CASCADE")
+    signal_payload_days = IntegerField(null=True)
+    flow_event_payload_days = IntegerField(null=True)
+    delivery_history_days = IntegerField(null=True)
+    activity_days = IntegerField(null=True)
+    updated_at = DateTimeField(null=True)  # when the organization last set it; null: never (the purge made the row)
+    signal_payloads_cleared_before = DateTimeField(null=True)
+    flow_event_payloads_cleared_before = DateTimeField(null=True)
+
+    class Meta:
+        table_name = "retention_policy"

@@ -43,6 +43,7 @@ class Event(BaseModel):
         indexes = (
             (("organization", "idempotency_key"), True),
             (("organization", "type", "created_at"), False),  # the overview's newest operational events
+            (("organization", "created_at"), False),  # the purge walks expired events
         )
 
 

@@ -72,6 +72,9 @@ class SignalSchema(Schema):
     status = fields.String()
     mapped_signal = fields.String(allow_none=True)
     payload = fields.Raw()
+    payload_expired = fields.Boolean(
+        metadata={"description": "true when retention cleared the payload (`payload` is then null); see /v1/retention."}
+    )
     timestamp = UtcDateTime(
         attribute="happened_at",
         metadata={"description": "When the sender says it happened (Segment's timestamp), else received_at."},

@@ -99,9 +99,15 @@ class Signal(BaseModel):
     mapped_signal = CharField(max_length=255, null=True)
     mapping_rule_id = IntegerField(null=True)  # the rule that mapped it (kept if the rule is deleted)
     payload = JSONField(null=True)  # a duplicate keeps no second copy
+    payload_purged_at = DateTimeField(null=True)  # when retention cleared the payload (the row stays)
     received_at = DateTimeField()
     timestamp = DateTimeField(null=True)  # when the sender says it happened (Segment's `timestamp`)
     processed_at = DateTimeField(default=utcnow)
+
+    @property
+    def payload_expired(self) -> bool:
+        """Whether retention cleared the payload (a duplicate's was never kept: that is not expiry)."""
+        return self.payload_purged_at is not None
 
     class Meta:
         indexes = (
