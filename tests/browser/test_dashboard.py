@@ -24,7 +24,8 @@ def test_an_admin_signs_in_creates_a_key_sees_it_once_and_finds_the_signal_it_se
     sign_in(page, live_server, make_user())
     page.shoot("overview-empty")
     menu = page.get_by_role("navigation", name="Main")
-    menu.get_by_role("link", name="API keys").click()
+    menu.get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="API keys").click()
     page.get_by_label("Name").fill("Website")
     page.get_by_label("Endpoint type").select_option("signal_staging")
     page.get_by_role("button", name="Create API key").click()
@@ -61,7 +62,7 @@ def test_a_viewer_sees_settings_without_credentials(page, live_server, make_user
     sign_in(page, live_server, make_user("viewer@example.com", role="viewer"))
     page.goto(f"{live_server}/dashboard/settings/api-keys")
     assert page.get_by_role("button", name="Create API key").count() == 0
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Limits & usage").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Limits & usage").click()
     assert page.get_by_role("button", name="Save limits").count() == 0
     page.shoot("limits-viewer")
     page.set_viewport_size({"width": 390, "height": 844})  # a phone
@@ -141,7 +142,7 @@ def test_a_rule_is_built_from_the_queue_with_a_live_preview_then_applied(
         assert client.post(f"/api/signal-staging/webhook/{signal_key}", json=call).status_code == 202
     run_jobs()
     sign_in(page, live_server, make_user())
-    page.get_by_role("navigation", name="Main").get_by_role("link", name="Signal queue").click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Mapping").click()
     page.shoot("signal-queue")
     page.get_by_role("link", name="Create rule from this group").click()
     preview = page.get_by_test_id("matched")
@@ -161,7 +162,7 @@ def test_a_rule_is_built_from_the_queue_with_a_live_preview_then_applied(
     run_jobs()
     expect(page.get_by_test_id("mapped")).to_have_text("2", timeout=10_000)
     page.shoot("rule-applied")
-    page.get_by_role("link", name="Signal queue").first.click()
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Mapping").click()
     assert page.get_by_text("1 signals").is_visible()  # the queue shrank: only the free plan's is left
     menu = page.get_by_role("navigation", name="Main")
     menu.get_by_role("link", name="Leads").click()
