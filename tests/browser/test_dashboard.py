@@ -172,3 +172,34 @@ def test_a_rule_is_built_from_the_queue_with_a_live_preview_then_applied(
     assert page.get_by_role("cell", name="+10").is_visible()
     assert page.locator("ol.timeline").get_by_text("mapped to Demo Requested").is_visible()  # the timeline too
     page.shoot("lead-score")
+
+
+def test_an_admin_retries_a_dead_letter_and_sets_retention(page, live_server, make_user, client, org, signal_key,
+                                                          run_jobs, redis, job_context):  # fmt: skip
+    import orjson
+
+    from hookyard.ops.dead_letters import sweep_dead_letters
+    from models import Signal
+
+    sent = client.post(f"/api/signal-staging/webhook/{signal_key}", json={"email": "dl@x.io"}).get_json()
+    (item,) = redis.lrange("hy:signals:buffer", 0, -1)  # set aside as the worker does with what it cannot store
+    redis.rpush("hy:signals:dead-letter", orjson.dumps({"item": item.decode(), "error": "a bug since fixed"}))
+    redis.delete("hy:signals:buffer", "hy:dead-letters:sweep-lock")
+    sweep_dead_letters(job_context)
+    sign_in(page, live_server, make_user())
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Dead letters").click()
+    expect(page.get_by_text("a bug since fixed")).to_be_visible()
+    page.shoot("dead-letters")
+    page.get_by_role("button", name=f"Retry {sent['id']}").click()
+    expect(page.get_by_role("status")).to_contain_text("Sent back to be stored again")
+    run_jobs()
+    assert Signal.get_by_id(sent["id"]).email == "dl@x.io"
+    page.get_by_role("navigation", name="Main").get_by_role("link", name="Settings").click()
+    page.get_by_role("navigation", name="Settings").get_by_role("link", name="Retention").click()
+    page.get_by_label("Signal payloads", exact=True).select_option("days")
+    page.get_by_label("Signal payloads: days").fill("30")
+    page.get_by_role("button", name="Save retention").click()
+    expect(page.get_by_text("30 days (yours)")).to_be_visible()
+    page.shoot("retention")
+    policy = client.get("/v1/retention", headers=org["headers"]).get_json()
+    assert policy["signal_payload_days"] == 30
