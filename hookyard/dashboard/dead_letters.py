@@ -1,14 +1,14 @@
 """Dead letters: what the worker could not store, with why, to send back to its buffer or delete for good."""
 
-from flask import current_app, g, request
+from flask import current_app, g
 
 from hookyard.core.http import current_config, get_owned_or_404
-from hookyard.core.pagination import paginate_by_time
 from hookyard.core.queues import INGEST_QUEUE
-from hookyard.dashboard.blueprint import bp, page
-from hookyard.dashboard.listing import PAGE_SIZE, next_page_url
+from hookyard.dashboard.blueprint import bp
+from hookyard.dashboard.listing import list_page
 from hookyard.dashboard.reveal import redirect_showing, take
 from hookyard.ops import dead_letters
+from hookyard.ops.schemas import dead_letter_filter_schema
 from models import DeadLetter
 
 KIND_NAMES = {"signal": "Signals", "flow_event": "Flow events"}
@@ -16,13 +16,12 @@ KIND_NAMES = {"signal": "Signals", "flow_event": "Flow events"}
 
 @bp.get("/dead-letters")
 def dead_letters_page():
-    kind = request.args.get("kind") if request.args.get("kind") in KIND_NAMES else None
-    query = dead_letters.dead_letter_query(g.organization.id, kind)
-    cursor = request.args.get("cursor") or None
-    rows, next_cursor = paginate_by_time(query, DeadLetter.failed_at, DeadLetter.id, limit=PAGE_SIZE, cursor=cursor)
-    shown = [dead_letters.as_dict(row) for row in rows]
-    return page("operations/dead_letters.html", dead_letters=shown, kind=kind, kinds=KIND_NAMES,
-                next_url=next_page_url(next_cursor), **take())  # fmt: skip
+    def query_for(filters):
+        return dead_letters.dead_letter_query(g.organization.id, filters.get("kind"))
+
+    return list_page("operations/dead_letters.html", "dead_letters", query_for, DeadLetter.id,
+                     schema=dead_letter_filter_schema, time_field=DeadLetter.failed_at, kinds=KIND_NAMES,
+                     view=dead_letters.as_dict, **take())  # fmt: skip
 
 
 @bp.post("/dead-letters/<dead_letter_id>/retry")

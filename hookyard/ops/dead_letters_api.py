@@ -1,7 +1,6 @@
 """Dead letters through the management API: list them, retry one (back to its buffer) or delete it."""
 
 from flask import Blueprint, current_app, g
-from marshmallow import Schema, fields, validate
 
 from hookyard.core.errors import NotFound
 from hookyard.core.http import authenticate_management, current_config, get_owned_or_404, list_args
@@ -9,40 +8,11 @@ from hookyard.core.openapi import documented
 from hookyard.core.pagination import paginate_by_time
 from hookyard.core.queues import INGEST_QUEUE
 from hookyard.ops import dead_letters
+from hookyard.ops.schemas import dead_letter_filter_schema, dead_letter_list_schema, dead_letter_schema, retried_schema
 from models import DeadLetter
-from schemas import UtcDateTime
 
 bp = Blueprint("dead_letters", __name__, url_prefix="/v1")
 bp.before_request(authenticate_management)
-
-
-class DeadLetterSchema(Schema):
-    id = fields.String()
-    kind = fields.String(metadata={"description": "signal or flow_event"})
-    item_id = fields.String(allow_none=True, metadata={"description": "The signal's or flow event's id."})
-    item = fields.Raw(metadata={"description": "What the worker could not store: the buffer entry, parsed."})
-    error = fields.String(metadata={"description": "Why storing it failed, even on its own."})
-    failed_at = UtcDateTime()
-
-
-class DeadLetterListSchema(Schema):
-    dead_letters = fields.List(fields.Nested(DeadLetterSchema), metadata={"description": "Newest first."})
-    next_cursor = fields.String(allow_none=True)
-
-
-class DeadLetterFilterSchema(Schema):
-    kind = fields.String(validate=validate.OneOf(dead_letters.KINDS))
-
-
-class RetriedSchema(Schema):
-    id = fields.String()
-    status = fields.String(metadata={"description": "`queued`: back in its buffer, for the worker to store again."})
-
-
-dead_letter_schema = DeadLetterSchema()
-dead_letter_list_schema = DeadLetterListSchema()
-dead_letter_filter_schema = DeadLetterFilterSchema()
-retried_schema = RetriedSchema()
 
 
 @bp.get("/dead-letters")
