@@ -4,7 +4,8 @@ import datetime
 
 import click
 import orjson
-from flask import Flask
+from flask import Flask, current_app
+from flask.cli import AppGroup
 
 from hookyard.core.clock import utcnow
 from hookyard.core.queues import INGEST_QUEUE
@@ -15,61 +16,62 @@ ORGANIZATION = click.option("--organization", "organization_id", type=int, help=
 KIND = click.option("--kind", type=click.Choice(dead_letters.KINDS), help="Only signals, or only flow events.")
 
 
+group = AppGroup("dead-letters", help="List, retry or purge what the worker could not store.")
+
+
 def init_app(app: Flask) -> None:
     """Add the `dead-letters` command group."""
+    app.cli.add_command(group)
 
-    @app.cli.group("dead-letters")
-    def group():
-        """List, retry or purge what the worker could not store."""
 
-    @group.command("list")
-    @ORGANIZATION
-    @KIND
-    @click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
-    def list_command(organization_id, kind, limit):
-        """Print dead letters, newest first, one JSON object a line."""
-        _collect(app)
-        query = DeadLetter.select().order_by(DeadLetter.failed_at.desc(), DeadLetter.id.desc()).limit(limit)
-        query = _filtered(query, organization_id, kind)
-        for row in query:
-            shown = dead_letters.as_dict(row)
-            shown.pop("organization")
-            click.echo(orjson.dumps(shown, default=str).decode())
+@group.command("list")
+@ORGANIZATION
+@KIND
+@click.option("--limit", type=click.IntRange(1), default=100, show_default=True)
+def list_command(organization_id, kind, limit):
+    """Print dead letters, newest first, one JSON object a line."""
+    _collect(current_app)
+    query = DeadLetter.select().order_by(DeadLetter.failed_at.desc(), DeadLetter.id.desc()).limit(limit)
+    for row in _filtered(query, organization_id, kind):
+        shown = dead_letters.as_dict(row)
+        shown.pop("organization")
+        click.echo(orjson.dumps(shown, default=str).decode())
 
-    @group.command("retry")
-    @click.argument("ids", nargs=-1)
-    @click.option("--all", "everything", is_flag=True, help="Every dead letter (within --organization/--kind).")
-    @ORGANIZATION
-    @KIND
-    def retry_command(ids, everything, organization_id, kind):
-        """Send dead letters back to their buffer, for the worker to store again."""
-        _needs_a_choice(ids, everything)
-        _collect(app)
-        prefix = app.config["HOOKYARD"].redis_prefix
-        if everything:
-            sent = dead_letters.retry_all(app.redis, prefix, organization_id, kind)
-        else:
-            queue = app.queues[INGEST_QUEUE]
-            rows = _filtered(DeadLetter.select().where(DeadLetter.id.in_(ids)), organization_id, kind)
-            sent = sum(dead_letters.retry(app.redis, prefix, queue, row) for row in rows)
-        click.echo(f"sent back {sent} dead letter(s)")
 
-    @group.command("purge")
-    @click.argument("ids", nargs=-1)
-    @click.option("--all", "everything", is_flag=True, help="Every dead letter (within the other options).")
-    @click.option("--older-than", "days", type=click.IntRange(0), help="Only those set aside more than N days ago.")
-    @ORGANIZATION
-    @KIND
-    def purge_command(ids, everything, days, organization_id, kind):
-        """Delete dead letters for good: what they held is not stored."""
-        _needs_a_choice(ids, everything or days is not None)
+@group.command("retry")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every dead letter (within --organization/--kind).")
+@ORGANIZATION
+@KIND
+def retry_command(ids, everything, organization_id, kind):
+    """Send dead letters back to their buffer, for the worker to store again."""
+    _needs_a_choice(ids, everything)
+    _collect(current_app)
+    redis, prefix = current_app.redis, current_app.config["HOOKYARD"].redis_prefix
+    if everything:
+        sent = dead_letters.retry_all(redis, prefix, organization_id, kind)
+    else:
+        queue = current_app.queues[INGEST_QUEUE]
+        rows = _filtered(DeadLetter.select().where(DeadLetter.id.in_(ids)), organization_id, kind)
+        sent = sum(dead_letters.retry(redis, prefix, queue, row) for row in rows)
+    click.echo(f"sent back {sent} dead letter(s)")
+
+
+@group.command("purge")
+@click.argument("ids", nargs=-1)
+@click.option("--all", "everything", is_flag=True, help="Every dead letter (within the other options).")
+@click.option("--older-than", "days", type=click.IntRange(0), help="Only those set aside more than N days ago.")
+@ORGANIZATION
+@KIND
+def purge_command(ids, everything, days, organization_id, kind):
+    """Delete dead letters for good: what they held is not stored."""
+    _needs_a_choice(ids, everything or days is not None)
+    if ids:
+        removed = _filtered(DeadLetter.delete().where(DeadLetter.id.in_(ids)), organization_id, kind).execute()
+    else:
         older_than = None if days is None else utcnow() - datetime.timedelta(days=days)
-        if ids:
-            query = _filtered(DeadLetter.delete().where(DeadLetter.id.in_(ids)), organization_id, kind)
-            removed = query.execute()
-        else:
-            removed = dead_letters.purge(organization_id, kind, older_than)
-        click.echo(f"deleted {removed} dead letter(s)")
+        removed = dead_letters.purge(organization_id, kind, older_than)
+    click.echo(f"deleted {removed} dead letter(s)")
 
 
 def _collect(app: Flask) -> None:
