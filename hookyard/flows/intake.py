@@ -36,6 +36,7 @@ from hookyard.core.errors import (
     ValidationFailed,
 )
 from hookyard.core.greenlets import script_caller
+from hookyard.core.jobs import at_least_once
 from hookyard.core.jsonbody import is_json_mimetype, parse_json, refuse_nul
 from hookyard.core.queues import DEFAULT_QUEUE, INGEST_QUEUE
 from hookyard.flows.jobs import drain_flow_events, publish_rate_limited
@@ -163,7 +164,12 @@ def announce_rate_limited(queues, flow: FlowRecord) -> None:
     minute = int(time.time()) // 60
     try:
         queues[DEFAULT_QUEUE].enqueue(
-            publish_rate_limited, flow.id, flow.organization_id, minute, flow.rate_limit_per_second
+            publish_rate_limited,
+            flow.id,
+            flow.organization_id,
+            minute,
+            flow.rate_limit_per_second,
+            retry=at_least_once(),  # its idempotency key makes a second run a no-op
         )
     except Exception:  # the 429 is the answer that matters; the event is a courtesy
         logger.exception("could not queue flow.rate_limited for flow %s", flow.id)

@@ -59,6 +59,7 @@ class FlowEvent(BaseModel):
             (("flow", "received_at"), False),
             (("flow", "event", "received_at"), False),
             (("flow", "received_minute"), False),
+            (("organization", "received_at"), False),  # the purge walks an organization's flow events by time
         )
 
 

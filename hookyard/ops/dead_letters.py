@@ -10,6 +10,8 @@ twice, an item set aside twice is one dead letter, and one retried that fails ag
 
 import datetime
 import logging
+import time
+import uuid
 
 import orjson
 from peewee import fn
@@ -27,19 +29,22 @@ from hookyard.outbound.jobs import request_dispatch
 from hookyard.outbound.operational import publish_operational
 from hookyard.signals.jobs import drain_signals
 from hookyard.signals.keys import SignalKeys
-from models import DeadLetter, Organization
+from models import DeadLetter, Organization, RetentionPolicy
 
 logger = logging.getLogger(__name__)
 
 KINDS = ("signal", "flow_event")
 MOVE_BATCH = 200  # entries moved from a Redis list per transaction
+MOVE_BUDGET = 10.0  # seconds a sweep moves entries; the rest waits for the next sweep
 
 
 def buffer_of(kind: str, prefix: str) -> buffer.BufferKeys:
+    """The buffer keys of a dead letter's kind."""
     return SignalKeys(prefix) if kind == "signal" else flow_buffer_keys(prefix)
 
 
 def drain_job_of(kind: str):
+    """The job that drains a dead letter's buffer."""
     return drain_signals if kind == "signal" else drain_flow_events
 
 
@@ -68,44 +73,65 @@ def read_entry(kind: str, entry: bytes) -> dict | None:
     }
 
 
-def move_from_redis(redis, prefix: str) -> list[DeadLetter]:
-    """Move every entry of both Redis dead-letter lists into the table; return the rows that are new."""
-    moved = []
+def move_from_redis(redis, prefix: str, max_attempts: int = 1, budget: float = MOVE_BUDGET) -> list[DeadLetter]:
+    """Move the entries of both Redis dead-letter lists into the table for up to `budget` seconds; return the new
+    rows. Each new signal dead letter's `signal.dead_lettered` is published in the transaction that inserts it.
+
+    A batch is claimed atomically into a list of this run's own and deleted only once inserted: two runs at once
+    (a slow one outliving its lock) never trim what the other has not stored. A run that died left its list
+    behind; the next run stores that first. Storing a list twice is harmless: ids are derived from the items.
+    """
+    claim = redis.register_script(buffer.CLAIM_SCRIPT)
+    deadline, moved = time.monotonic() + budget, []
     for kind in KINDS:
         keys = buffer_of(kind, prefix)
-        while entries := redis.lrange(keys.dead_letter, 0, MOVE_BATCH - 1):
-            moved += _move(redis, keys, kind, entries)
-            if len(entries) < MOVE_BATCH:
-                break
+        for orphan in redis.scan_iter(match=f"{keys.dead_letter}:moving:*", count=100):
+            moved += _move(redis, keys, kind, redis.lrange(orphan, 0, -1), max_attempts)
+            redis.delete(orphan)
+        mine = f"{keys.dead_letter}:moving:{uuid.uuid4().hex}"
+        while time.monotonic() < deadline and (entries := claim(keys=[keys.dead_letter, mine], args=[MOVE_BATCH])):
+            moved += _move(redis, keys, kind, entries, max_attempts)
+            redis.delete(mine)
     return moved
 
 
-def _move(redis, keys: buffer.BufferKeys, kind: str, entries: list[bytes]) -> list[DeadLetter]:
-    """Insert one batch of entries (those already in the table are not new), then trim them from the list."""
-    rows, unreadable = {}, []
-    for entry in entries:
-        fields = read_entry(kind, entry)
-        if fields is None:
-            unreadable.append(entry)
-            continue
-        row = DeadLetter(id=derived_public_id("dlq_", kind, fields["item"]), **fields)
-        rows[row.id] = row
+def _move(redis, keys: buffer.BufferKeys, kind: str, entries: list[bytes], max_attempts: int) -> list[DeadLetter]:
+    """Insert one claimed batch (what the table holds already is not new); keep aside what names no organization."""
+    read = [(entry, read_entry(kind, entry)) for entry in entries]
+    named = {fields["organization"] for _, fields in read if fields is not None}
+    known = (
+        set(Organization.select(Organization.id).where(Organization.id.in_(list(named))).scalars()) if named else set()
+    )
+    rows = {}
+    for _, fields in read:
+        if fields is not None and fields["organization"] in known:
+            row = DeadLetter(id=derived_public_id("dlq_", kind, fields["item"]), **fields)
+            rows[row.id] = row
     new = []
     if rows:
-        organizations = {row.organization_id for row in rows.values()}
-        known = set(Organization.select(Organization.id).where(Organization.id.in_(list(organizations))).scalars())
         with db.atomic():
             there = set(DeadLetter.select(DeadLetter.id).where(DeadLetter.id.in_(list(rows))).scalars())
-            # An entry whose organization is gone has nothing left to be retried into: it is dropped here.
-            new = [row for row in rows.values() if row.id not in there and row.organization_id in known]
+            new = [row for row in rows.values() if row.id not in there]
             if new:
                 DeadLetter.insert_many([row.__data__ for row in new]).on_conflict_ignore().execute()
+            for row in new:
+                if row.kind == "signal":
+                    _announce(row, max_attempts)
+    unreadable = [entry for entry, fields in read if fields is None or fields["organization"] not in known]
     if unreadable:
-        logger.error("%d entries of %s name no organization; kept in %s:unreadable", len(unreadable),
-                     keys.dead_letter, keys.dead_letter)  # fmt: skip
-        redis.rpush(f"{keys.dead_letter}:unreadable", *unreadable)
-    redis.ltrim(keys.dead_letter, len(entries), -1)
+        aside = f"{keys.dead_letter}:unreadable"
+        logger.error(
+            "%d entries of %s name no organization there is; kept in %s", len(unreadable), keys.dead_letter, aside
+        )
+        redis.rpush(aside, *unreadable)
     return new
+
+
+def _announce(row: DeadLetter, max_attempts: int) -> None:
+    """Publish `signal.dead_lettered` for a signal just set aside (a retried one that fails again is news again)."""
+    data = {"dead_letter_id": row.id, "signal_id": row.item_id, "error": row.error, "failed_at": iso_z(row.failed_at)}
+    about = f"{row.id}:{iso_z(row.failed_at)}"
+    publish_operational(row.organization_id, "signal.dead_lettered", data, about, max_attempts)
 
 
 def dead_letter_query(organization_id: int, kind: str | None = None):
@@ -125,9 +151,38 @@ def retry(redis, prefix: str, queue, dead_letter: DeadLetter) -> bool:
     with db.atomic():
         if not DeadLetter.delete().where(DeadLetter.id == dead_letter.id).execute():
             return False
+        _reopen_retention(dead_letter)
         redis.rpush(keys.buffer, dead_letter.item.encode())
     buffer.request_drain(redis, queue, keys, drain_job_of(dead_letter.kind))
     return True
+
+
+def _reopen_retention(dead_letter: DeadLetter) -> None:
+    """Move the purge's resume mark back to the item's receipt, so the payload it brings back is purged in time.
+
+    The purge walks payloads from where it last stopped; an item stored now keeps its first receipt time, which
+    may lie behind that mark, and would otherwise keep its payload for ever.
+    """
+    text = dead_letter.item.partition("\n")[2] if dead_letter.kind == "flow_event" else dead_letter.item
+    try:
+        envelope = orjson.loads(text)
+        received = envelope["at"] if dead_letter.kind == "signal" else envelope["received_at"]
+        moment = _as_time(received)
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return
+    mark = (RetentionPolicy.signal_payloads_cleared_before if dead_letter.kind == "signal"
+            else RetentionPolicy.flow_event_payloads_cleared_before)  # fmt: skip
+    RetentionPolicy.update({mark: moment}).where(
+        (RetentionPolicy.organization == dead_letter.organization_id) & (mark > moment)
+    ).execute()
+
+
+def _as_time(value) -> datetime.datetime:
+    """An envelope's receipt time (milliseconds since the epoch, or ISO 8601) as a naive UTC datetime."""
+    if isinstance(value, int | float):
+        return datetime.datetime.fromtimestamp(value / 1000, datetime.UTC).replace(tzinfo=None)
+    moment = datetime.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    return moment.astimezone(datetime.UTC).replace(tzinfo=None) if moment.tzinfo else moment
 
 
 def purge(organization_id: int | None = None, kind: str | None = None, older_than: datetime.datetime | None = None):
@@ -153,20 +208,10 @@ def as_dict(dead_letter: DeadLetter) -> dict:
 
 
 def sweep_dead_letters(context: JobContext) -> None:
-    """Move what the worker set aside in Redis into the table, and publish `signal.dead_lettered` for signals."""
+    """Move what the worker set aside in Redis into the table (publishing `signal.dead_lettered`), then dispatch."""
     if not context.redis.set(f"{context.prefix}:dead-letters:sweep-lock", 1, nx=True, ex=buffer.SWEEP_EVERY):
         return  # another worker swept moments ago
-    moved = [row for row in move_from_redis(context.redis, context.prefix) if row.kind == "signal"]
-    for row in moved:
-        data = {
-            "dead_letter_id": row.id,
-            "signal_id": row.item_id,
-            "error": row.error,
-            "failed_at": iso_z(row.failed_at),
-        }
-        about = f"{row.id}:{iso_z(row.failed_at)}"  # a signal retried that fails again is news again
-        publish_operational(row.organization_id, "signal.dead_lettered", data, about, context.max_attempts)
-    if moved:
+    if any(row.kind == "signal" for row in move_from_redis(context.redis, context.prefix, context.max_attempts)):
         request_dispatch(context)
 
 
@@ -178,7 +223,8 @@ def retry_all(redis, prefix: str, organization_id: int | None = None, kind: str 
         query = query.where(DeadLetter.organization == organization_id)
     if kind is not None:
         query = query.where(DeadLetter.kind == kind)
-    return sum(retry(redis, prefix, queue, row) for row in query.order_by(DeadLetter.failed_at).iterator())
+    rows = list(query.order_by(DeadLetter.failed_at))  # read out first: each retry deletes a row of this table
+    return sum(retry(redis, prefix, queue, row) for row in rows)
 
 
 def depth_gauge(redis, prefix: str) -> GaugeMetricFamily:

@@ -16,24 +16,24 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from peewee import Field, OperationalError, PostgresqlDatabase, SqliteDatabase, fn
+from peewee import Field, PostgresqlDatabase, SqliteDatabase, fn
 
 from hookyard.core import jobs
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
-from hookyard.core.db import db, insert_rows
+from hookyard.core.db import db
 from hookyard.core.jobs import SHUTDOWN, JobContext
 from hookyard.core.metrics import SharedCounter
-from hookyard.core.queues import DEFAULT_QUEUE
-from hookyard.ops import retention
-from models import Activity, Delivery, DeliveryAttempt, Event, Flow, FlowEvent, RetentionPolicy, Signal
+from hookyard.core.queues import DEFAULT_QUEUE, TRANSIENT_ERRORS
+from hookyard.ops import retention, space
+from models import Activity, Delivery, DeliveryAttempt, Event, FlowEvent, RetentionPolicy, Signal
 
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = 2000
+MAX_BATCH_SIZE = 30_000  # under SQLite's 32,766 bound parameters in one `IN (...)`
 KINDS = ("signal_payload", "flow_event_payload", "event", "delivery", "delivery_attempt", "activity")
 FINISHED = ("success", "failed")  # a delivery in any other status may still be sent: its event stays
-VACUUM_STEP = 2000  # SQLite pages (4 KiB each by default) given back per statement
 # A purge job works this long, then queues the rest behind the jobs waiting (activities are stored on its queue).
 PURGE_SLICE = 60
 PURGE_TIMEOUT = 600  # RQ's limit for one purge job: the batch in hand when the slice ends finishes well within it
@@ -105,10 +105,16 @@ def apply_retention(run: Run, config: Config, organization_id: int | None = None
     if run.batch_size < 1:
         raise ValueError(f"batch_size must be at least 1, got {run.batch_size!r}")
     for organization, days in retention.policies(config, organization_id):
-        for setting, step in STEPS:
-            before = retention.cutoff(run.now, days[setting])
-            if before is not None and not run.stopping():
-                step(run, organization, before)
+        try:
+            for setting, step in STEPS:
+                before = retention.cutoff(run.now, days[setting])
+                if before is not None and not run.stopping():
+                    step(run, organization, before)
+        except TRANSIENT_ERRORS:
+            raise  # the database is away: the job fails and is retried
+        except Exception:  # one organization's bad row must not stop every organization after it
+            logger.exception("purging organization %s failed; the others go on, and the next purge tries again",
+                             organization)  # fmt: skip
     return run
 
 
@@ -146,38 +152,31 @@ def _advance(organization: int, column: Field, moment: datetime.datetime) -> Non
 
 def clear_signal_payloads(run: Run, organization: int, before: datetime.datetime) -> None:
     """Clear the payload of the organization's signals received before `before`; their rows stay."""
-    mark = RetentionPolicy.signal_payloads_cleared_before
-    start = _cleared_before(run, organization, mark)
-    if start is not None and start >= before:
-        return
-    query = Signal.select(Signal.id, Signal.received_at).where(
-        (Signal.organization == organization) & Signal.payload.is_null(False)
-    )
-    for rows in _batches(run, query, Signal.received_at, Signal.id, before, start):
-        with db.atomic():
-            cleared = _clear(Signal.payload, Signal.payload_purged_at, [row[0] for row in rows], run.now)
-            _advance(organization, mark, rows[-1][1])  # all before the batch's last is done; ties may remain
-        run.count("signal_payload", cleared)
-    if not run.stopping():
-        _advance(organization, mark, before)
+    _clear_payloads(run, organization, before, Signal.payload, Signal.payload_purged_at, Signal.received_at,
+                    RetentionPolicy.signal_payloads_cleared_before, "signal_payload")  # fmt: skip
 
 
 def clear_flow_event_data(run: Run, organization: int, before: datetime.datetime) -> None:
-    """Clear the data of the organization's flow events received before `before`, flow by flow; rows stay."""
-    mark = RetentionPolicy.flow_event_payloads_cleared_before
+    """Clear the data of the organization's flow events received before `before`; their rows stay."""
+    _clear_payloads(run, organization, before, FlowEvent.data, FlowEvent.data_purged_at, FlowEvent.received_at,
+                    RetentionPolicy.flow_event_payloads_cleared_before, "flow_event_payload")  # fmt: skip
+
+
+def _clear_payloads(run: Run, organization: int, before, column: Field, stamp: Field, moment: Field, mark: Field,
+                    kind: str) -> None:  # fmt: skip
+    """Walk the organization's rows through (organization, `moment`) from where the last walk ended, clearing
+    `column` a batch per transaction and moving the mark with each: a stopped walk resumes where it stopped."""
     start = _cleared_before(run, organization, mark)
     if start is not None and start >= before:
         return
-    flows = [flow for (flow,) in Flow.select(Flow.id).where(Flow.organization == organization).tuples()]
-    for flow in flows:
-        query = FlowEvent.select(FlowEvent.id, FlowEvent.received_at).where(
-            (FlowEvent.flow == flow) & FlowEvent.data.is_null(False)
-        )
-        for rows in _batches(run, query, FlowEvent.received_at, FlowEvent.id, before, start):
-            with db.atomic():
-                cleared = _clear(FlowEvent.data, FlowEvent.data_purged_at, [row[0] for row in rows], run.now)
-            run.count("flow_event_payload", cleared)
-    if not run.stopping():  # the mark moves once every flow is walked
+    model = column.model
+    query = model.select(model.id, moment).where((model.organization == organization) & column.is_null(False))
+    for rows in _batches(run, query, moment, model.id, before, start):
+        with db.atomic():
+            cleared = _clear(column, stamp, [row[0] for row in rows], run.now)
+            _advance(organization, mark, rows[-1][1])  # all before the batch's last is done; ties may remain
+        run.count(kind, cleared)
+    if not run.stopping():
         _advance(organization, mark, before)
 
 
@@ -186,43 +185,61 @@ def _clear(column: Field, stamp: Field, ids: list, now: datetime.datetime) -> in
 
     On SQLite the rows are deleted and inserted again without it: an UPDATE that shrinks rows leaves their pages
     part-empty, and SQLite neither merges those nor puts new rows there (they go at the end), so the space would
-    never come back; a delete merges the pages and frees the rest. On Postgres an UPDATE's old versions are
-    vacuumed and their space reused.
+    never come back; a delete merges the pages and frees the rest. The rows go through a temporary table whole
+    (every column, whatever this code knows of them), and the insert back has no ON CONFLICT: a conflict fails
+    the batch's transaction rather than losing a row. On Postgres an UPDATE's old versions are vacuumed and their
+    space reused.
     """
     model = column.model
     if not isinstance(db.obj, SqliteDatabase):
         return model.update({column: None, stamp: now}).where(model.id.in_(ids) & column.is_null(False)).execute()
-    rows = list(model.select().where(model.id.in_(ids) & column.is_null(False)).dicts())
-    if rows:
-        model.delete().where(model.id.in_([row["id"] for row in rows])).execute()
-        insert_rows(model, [{**row, column.name: None, stamp.name: now} for row in rows])
-    return len(rows)
+    # Identifiers come from the model, values are bound: nothing here is built from input. The temporary table
+    # lives as long as the connection and is emptied after each batch (a DROP would fail while any statement of
+    # the connection is still open).
+    table, name, stamp_name = model._meta.table_name, column.column_name, stamp.column_name
+    scratch, marks = f"temp.purging_{table}", ", ".join("?" * len(ids))
+    db.execute_sql(f'CREATE TEMP TABLE IF NOT EXISTS purging_{table} AS SELECT * FROM "{table}" WHERE 0')  # noqa: S608
+    copy = f'INSERT INTO {scratch} SELECT * FROM "{table}" WHERE id IN ({marks}) AND "{name}" IS NOT NULL'  # noqa: S608
+    cleared = db.execute_sql(copy, ids).rowcount
+    if cleared:
+        db.execute_sql(f'DELETE FROM "{table}" WHERE id IN (SELECT id FROM {scratch})')  # noqa: S608
+        emptied = f'UPDATE {scratch} SET "{name}" = NULL, "{stamp_name}" = ?'  # noqa: S608
+        db.execute_sql(emptied, (stamp.db_value(now),))
+        db.execute_sql(f'INSERT INTO "{table}" SELECT * FROM {scratch}')  # noqa: S608
+        db.execute_sql(f"DELETE FROM {scratch}")  # noqa: S608
+    return cleared
 
 
 def delete_delivery_history(run: Run, organization: int, before: datetime.datetime) -> None:
     """Delete the organization's outbound events created before `before` whose deliveries have all finished,
-    with those deliveries and their attempts."""
+    with those deliveries and their attempts: at most a batch of deliveries (and their attempts) per transaction,
+    however many subscribers an event had, then the events left with none."""
     unfinished = Delivery.select(Delivery.id).where((Delivery.event == Event.id) & Delivery.status.not_in(FINISHED))
     query = Event.select(Event.id, Event.created_at).where(
         (Event.organization == organization) & ~fn.EXISTS(unfinished)
     )
     for rows in _batches(run, query, Event.created_at, Event.id, before):
-        for kind, count in _delete_events([row[0] for row in rows]).items():
-            run.count(kind, count)
-
-
-def _delete_events(event_ids: list[str]) -> dict[str, int]:
-    """Delete these events' finished deliveries and their attempts, then the events left with no delivery."""
-    with db.atomic():
+        event_ids = [row[0] for row in rows]
         finished = Delivery.select(Delivery.id).where(Delivery.event.in_(event_ids) & Delivery.status.in_(FINISHED))
+        delivery_ids = list(finished.scalars())
+        for start in range(0, len(delivery_ids), run.batch_size):
+            for kind, count in _delete_deliveries(delivery_ids[start : start + run.batch_size]).items():
+                run.count(kind, count)
+        with db.atomic():
+            kept = Delivery.select(Delivery.event).where(Delivery.event.in_(event_ids))
+            run.count("event", Event.delete().where(Event.id.in_(event_ids) & Event.id.not_in(kept)).execute())
+
+
+def _delete_deliveries(delivery_ids: list[str]) -> dict[str, int]:
+    """Delete these finished deliveries and their attempts, in one transaction."""
+    with db.atomic():
+        finished = Delivery.id.in_(delivery_ids) & Delivery.status.in_(FINISHED)
         if isinstance(db.obj, PostgresqlDatabase):
-            list(finished.for_update())  # a redelivery asked for now waits, then finds the delivery gone
-        attempts = DeliveryAttempt.delete().where(DeliveryAttempt.delivery.in_(finished)).execute()
-        deliveries = Delivery.delete().where(Delivery.event.in_(event_ids) & Delivery.status.in_(FINISHED)).execute()
-        kept = {event for (event,) in Delivery.select(Delivery.event).where(Delivery.event.in_(event_ids)).tuples()}
-        gone = [event for event in event_ids if event not in kept]
-        events = Event.delete().where(Event.id.in_(gone)).execute() if gone else 0
-    return {"event": events, "delivery": deliveries, "delivery_attempt": attempts}
+            list(Delivery.select(Delivery.id).where(finished).for_update())  # a redelivery asked for now waits
+        still_finished = Delivery.select(Delivery.id).where(finished)  # one redelivered meanwhile keeps its log
+        attempts = DeliveryAttempt.delete().where(DeliveryAttempt.delivery.in_(still_finished)).execute()
+        deliveries = Delivery.delete().where(finished).execute()
+    return {"delivery": deliveries, "delivery_attempt": attempts}
 
 
 def delete_activities(run: Run, organization: int, before: datetime.datetime) -> None:
@@ -245,49 +262,6 @@ STEPS = (
     ("delivery_history_days", delete_delivery_history),
     ("activity_days", delete_activities),
 )
-
-
-def release_free_space(pages_per_step: int = VACUUM_STEP, should_stop: Callable[[], bool] = _never) -> int:
-    """On SQLite with incremental auto-vacuum, give the pages a purge freed back to the file system, a few
-    thousand per statement; return how many. Elsewhere nothing: Postgres's autovacuum makes the space reusable."""
-    if not isinstance(db.obj, SqliteDatabase) or db.execute_sql("PRAGMA auto_vacuum").fetchone()[0] != 2:
-        return 0
-    released = 0
-    free = db.execute_sql("PRAGMA freelist_count").fetchone()[0]
-    while free > 0 and not should_stop():
-        db.execute_sql(f"PRAGMA incremental_vacuum({int(pages_per_step)})").fetchall()  # each row read frees a page
-        left = db.execute_sql("PRAGMA freelist_count").fetchone()[0]
-        if left >= free:
-            break
-        released, free = released + free - left, left
-    return released
-
-
-def vacuum() -> dict[str, int | str]:
-    """SQLite only: switch the file to incremental auto-vacuum and rebuild it, giving back every free page.
-
-    Holds the write lock while it runs (about as long as copying the file) and needs that much free disk.
-    """
-    if not isinstance(db.obj, SqliteDatabase):
-        return {"database": "postgres", "note": "autovacuum reclaims space; nothing to do"}
-    size = _sqlite_bytes()
-    db.execute_sql("PRAGMA auto_vacuum = INCREMENTAL")  # takes effect with the VACUUM that follows
-    db.execute_sql("VACUUM")
-    return {"database": "sqlite", "bytes_before": size, "bytes_after": _sqlite_bytes(), "auto_vacuum": "incremental"}
-
-
-def _sqlite_bytes() -> int:
-    pages = db.execute_sql("PRAGMA page_count").fetchone()[0]
-    return pages * db.execute_sql("PRAGMA page_size").fetchone()[0]
-
-
-def _release_what_it_can(should_stop: Callable[[], bool]) -> int:
-    """Give freed SQLite pages back; a busy database leaves them for the next purge (they are reused meanwhile)."""
-    try:
-        return release_free_space(should_stop=should_stop)
-    except OperationalError as error:
-        logger.warning("free pages not given back this time: %s", error)
-        return 0
 
 
 def schedule_key(prefix: str) -> str:
@@ -331,7 +305,7 @@ def purge_expired() -> dict[str, int]:
     run.should_stop = out_of_time
     try:
         apply_retention(run, context.config)
-        released = _release_what_it_can(out_of_time)
+        released = space.release_what_it_can(out_of_time)
     finally:
         context.redis.delete(running_key(context.prefix))
     if run.stopped and not SHUTDOWN.is_set():

@@ -53,8 +53,8 @@ class Prepared:
     url: str
     body: bytes
     secrets: list[str]
-    organization_id: int = 0
-    event_type: str = ""
+    organization_id: int
+    event_type: str
     lease_ends: float = 0.0  # time.monotonic() at which another dispatcher may take this delivery
 
 

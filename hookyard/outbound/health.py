@@ -20,6 +20,8 @@ from models import Endpoint
 
 @dataclass
 class RoundHealth:
+    """One round's outcomes by endpoint, and the deliveries it exhausted; `apply` acts on them."""
+
     now: datetime.datetime
     max_attempts: int
     succeeded: set = field(default_factory=set)
@@ -53,8 +55,9 @@ class RoundHealth:
             for endpoint in overdue:
                 days = DISABLE_AFTER.days
                 self._disable(endpoint, f"failed every attempt for {days} days (since {iso_z(endpoint.failing_since)})")
-        for endpoint in Endpoint.select().where(Endpoint.id.in_(sorted(self.gone)) & Endpoint.active):
-            self._disable(endpoint, f"answered 410 Gone at {iso_z(self.now)}")
+        if self.gone:
+            for endpoint in Endpoint.select().where(Endpoint.id.in_(sorted(self.gone)) & Endpoint.active):
+                self._disable(endpoint, f"answered 410 Gone at {iso_z(self.now)}")
         for organization_id, data in self.exhausted:
             publish_operational(organization_id, "delivery.exhausted", data, data["delivery_id"], self.max_attempts)
 

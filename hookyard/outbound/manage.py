@@ -60,6 +60,7 @@ def change_endpoint(endpoint: Endpoint, data: dict) -> Endpoint:
         setattr(endpoint, field, value)
     if data.get("active"):
         endpoint.disabled_reason = None
+    if data.get("active") or "url" in data:  # turned back on, or pointed elsewhere: its failures start afresh
         endpoint.failing_since = None
     endpoint.updated_at = utcnow()
     endpoint.save()

@@ -2,8 +2,8 @@
 
 They are ordinary outbound events, stored whether or not anyone subscribes (the dashboard's overview lists
 them), each published once: its idempotency key names what it is about. A delivery of an operational event
-that fails for good, or an endpoint disabled while delivering one, raises no further operational event, so a
-subscriber that is down cannot start a loop.
+that fails for good raises no `delivery.exhausted`, so a subscriber that is down cannot start a loop; disabling
+an endpoint is a one-time change, so `webhook.disabled` is bounded however it came about.
 """
 
 import datetime

@@ -173,3 +173,26 @@ def test_the_cli_lists_retries_and_purges(app, client, org, other_org, signal_ke
     assert result.output.strip() == "deleted 2 dead letter(s)"
     assert DeadLetter.select().count() == 0
     assert cli.invoke(args=["dead-letters", "purge"]).exit_code == 2
+
+
+def test_a_sweep_stores_what_a_dead_sweep_had_claimed_and_trims_nothing_it_did_not_store(
+    client, org, signal_key, job_context, redis
+):
+    for n in range(3):
+        post_signal(client, signal_key, {"email": f"s{n}@x.io"})
+    set_aside_as_the_worker_does(redis, SIGNALS_BUFFER, SIGNALS_DEAD)
+    # A sweep claimed two entries and died before storing them.
+    claimed = redis.lrange(SIGNALS_DEAD, 0, 1)
+    redis.ltrim(SIGNALS_DEAD, 2, -1)
+    redis.rpush(f"{SIGNALS_DEAD}:moving:gone", *claimed)
+    sweep(job_context)
+    assert DeadLetter.select().count() == 3
+    assert redis.keys(f"{SIGNALS_DEAD}*") == []
+
+
+def test_an_entry_of_an_organization_that_is_gone_is_kept_aside_not_dropped(client, org, job_context, redis):
+    entry = orjson.dumps({"item": orjson.dumps({"id": 7, "org": org["id"] + 1000, "p": {}}).decode(), "error": "x"})
+    redis.rpush(SIGNALS_DEAD, entry)
+    sweep(job_context)
+    assert redis.lrange(f"{SIGNALS_DEAD}:unreadable", 0, -1) == [entry]
+    assert DeadLetter.select().count() == 0

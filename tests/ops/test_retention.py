@@ -12,7 +12,8 @@ from app import create_app
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
 from hookyard.ops import purge as purging
-from hookyard.ops.purge import purge, purge_expired, release_free_space, sweep_retention
+from hookyard.ops.purge import purge, purge_expired, sweep_retention
+from hookyard.ops.space import release_free_space
 from models import Activity, Delivery, DeliveryAttempt, Event, FlowEvent, RetentionPolicy, Signal
 from tests.helpers import (
     CUSTOM_EVENT,
@@ -369,3 +370,69 @@ def test_on_sqlite_clearing_small_payloads_frees_whole_pages_that_go_back_to_the
     assert freed >= 30  # 300 rows of ~700 bytes filled ~50 pages of 4 KiB
     assert release_free_space() == freed
     assert app.database.execute_sql("PRAGMA page_count").fetchone()[0] == pages - freed
+
+
+def test_a_stopped_flow_event_purge_resumes_where_it_stopped_across_flows(
+    client, org, make_flow, flow_key, run_jobs, config
+):
+    flows = [make_flow(name=f"f{n}") for n in range(2)]
+    for flow in flows:
+        for n in range(3):
+            body = {**CUSTOM_EVENT, "id": f"{flow['id']}-{n}"}
+            assert post_to_flow(client, flow, body, **{"X-API-Key": flow_key}).status_code == 200
+    run_jobs()
+    backdate(FlowEvent, [row.id for row in FlowEvent.select()], days=91)
+    walked = []
+
+    def after_two_batches() -> bool:
+        return len(walked) >= 2
+
+    stopped = purge(config=config, batch_size=2, should_stop=after_two_batches, observe=lambda *b: walked.append(b))
+    assert stopped["flow_event_payload"] == 4
+    mark = RetentionPolicy.get(RetentionPolicy.organization == org["id"]).flow_event_payloads_cleared_before
+    assert mark is not None  # the walk noted how far it got
+    walked.clear()
+    assert purge(config=config, batch_size=2, observe=lambda *b: walked.append(b))["flow_event_payload"] == 2
+    assert walked == [("flow_event_payload", 2)]  # one batch: nothing walked twice
+    assert FlowEvent.select().where(FlowEvent.data.is_null(False)).count() == 0
+
+
+def test_a_dead_letter_retried_behind_the_purges_mark_is_still_purged(
+    client, org, signal_key, run_jobs, config, redis, job_context
+):
+    from hookyard.ops.dead_letters import retry, sweep_dead_letters
+    from models import DeadLetter
+
+    first = send_signal(client, signal_key, {"email": "ann@example.com"})
+    run_jobs()
+    backdate(Signal, [first], days=91)
+    purge(config=config)  # the mark moves to 90 days ago
+    late = send_signal(client, signal_key, {"email": "late@example.com"})
+    (item,) = redis.lrange("hy:signals:buffer", 0, -1)
+    envelope = json.loads(item)
+    envelope["at"] -= 200 * 24 * 3600 * 1000  # received 200 days ago, set aside since
+    redis.delete("hy:signals:buffer", "hy:dead-letters:sweep-lock")
+    redis.rpush("hy:signals:dead-letter", json.dumps({"item": json.dumps(envelope), "error": "fixed since"}))
+    sweep_dead_letters(job_context)
+    assert retry(redis, "hy", app_queue(job_context), DeadLetter.get()) is True
+    run_jobs()
+    assert Signal.get_by_id(late).payload is not None
+    assert purge(config=config)["signal_payload"] == 1  # found though it lies behind where the last purge ended
+    assert Signal.get_by_id(late).payload is None
+
+
+def app_queue(job_context):
+    return job_context.queues["ingest"]
+
+
+def test_an_events_many_deliveries_are_deleted_a_batch_per_transaction(client, org, receiver, run_jobs, config):
+    for n in range(5):
+        create_webhook(client, org, receiver, path=f"/h{n}")
+    publish_event(client, org)
+    run_jobs()
+    backdate(Event, [row.id for row in Event.select()], days=91, column="created_at")
+    batches = []
+    purged = purge(config=config, batch_size=2, observe=lambda kind, rows: batches.append((kind, rows)))
+    assert (purged["event"], purged["delivery"], purged["delivery_attempt"]) == (1, 5, 5)
+    assert [rows for kind, rows in batches if kind == "delivery"] == [2, 2, 1]
+    assert Delivery.select().count() == DeliveryAttempt.select().count() == 0

@@ -181,3 +181,14 @@ def test_operational_event_types_are_in_the_catalogue_and_cannot_be_claimed(clie
         assert shown.status_code == 200, name
         made = client.post("/v1/event-types", json={"name": name}, headers=org["headers"])
         assert made.status_code in (400, 409), name
+
+
+def test_pointing_a_failing_endpoint_elsewhere_starts_its_failures_afresh(client, org, receiver, run_jobs):
+    down = create_webhook(client, org, receiver, path="/down", events=["user.created"])
+    failing(receiver)
+    publish_event(client, org)
+    run_jobs()
+    assert endpoint(client, org, down["id"])["failing_since"] is not None
+    moved = client.patch(f"/v1/webhooks/{down['id']}", json={"url": receiver.url("/fixed")}, headers=org["headers"])
+    assert moved.status_code == 200
+    assert endpoint(client, org, down["id"])["failing_since"] is None
