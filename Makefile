@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench-ingest bench-deliveries bench-queue bench-flows bench-latency bench-dashboard clean
+.PHONY: run test lint bench-ingest bench-deliveries bench-queue bench-flows bench-latency bench-dashboard bench-purge clean
 
 run: $(VENV)/.runtime-installed
 	$(BIN)/python -m hookyard.devserver
@@ -48,3 +48,6 @@ bench-flows: $(VENV)/.runtime-installed
 
 bench-latency: $(VENV)/.runtime-installed
 	$(BIN)/python bench/latency.py
+
+bench-purge: $(VENV)/.runtime-installed
+	$(BIN)/python bench/purge.py
