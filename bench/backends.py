@@ -11,6 +11,8 @@ from playhouse.db_url import connect
 from hookyard.devserver.embedded_redis import EmbeddedRedis
 
 POSTGRES_ADMIN_URL = os.environ.get("BENCH_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
+# Which databases a benchmark runs on, in order: BENCH_DATABASES=postgres runs one turn of a long benchmark alone.
+DATABASES = [key.strip() for key in os.environ.get("BENCH_DATABASES", "sqlite,postgres").split(",") if key.strip()]
 
 
 @contextlib.contextmanager
@@ -39,8 +41,12 @@ def postgres_database(admin_url: str = POSTGRES_ADMIN_URL):
 
 
 def databases(scratch: str, name: str) -> Iterator[tuple[str, str, str]]:
-    """Yield (key, label, database URL): SQLite, then a throwaway Postgres database, dropped after its turn."""
-    yield "sqlite", "SQLite", f"sqlite:///{scratch}/{name}.db"
+    """Yield (key, label, database URL): SQLite, then a throwaway Postgres database, dropped after its turn (each
+    only if BENCH_DATABASES names it)."""
+    if "sqlite" in DATABASES:
+        yield "sqlite", "SQLite", f"sqlite:///{scratch}/{name}.db"
+    if "postgres" not in DATABASES:
+        return
     try:
         url, drop = postgres_database()
     except Exception as error:  # no Postgres here: SQLite only

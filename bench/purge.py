@@ -365,8 +365,9 @@ def write_steadily(target, what: str, owner_half: int, stop, ready, results) -> 
         started, error = time.time(), None
         try:
             if what == "insert":
-                values = (10**12 + number, WRITER, "segment", "Page Viewed", f"w{number}@example.com", False,
-                          "processed", f"sha256:writer{number}", '{"event":"Page Viewed"}', now, now)  # fmt: skip
+                values = (10**12 + owner_half * 10**9 + number, WRITER, "segment", "Page Viewed", "w@example.com",
+                          False, "processed", f"sha256:writer{owner_half}-{number}", '{"event":"Page Viewed"}', now,
+                          now)  # fmt: skip
                 cursor.execute(insert, values)
             else:
                 expired = rng.randrange(ROWS // 2 // (2 * BLOCK)) * 2 * BLOCK + owner_half * BLOCK
@@ -692,24 +693,11 @@ def run(label: str, url: str) -> dict:
     # One VACUUM after both on Postgres: the same dead rows either way, and it would take as long again.
     baseline = measure(sql, url, UNBATCHED, lambda wal: unbatched(UNBATCHED, NOW - RETENTION, NOW), vacuum=False)
     report("baseline, unbatched (organization b)", baseline)
-    before = signal_table_bytes(sql, url)
     purge = measure(sql, url, BATCHED, lambda wal: batched(BATCHED, wal), vacuum=True)
     report("purge, in batches (organization a)", purge)
     result = {"filled": filled, "grown": sample, "purge": purge, "baseline": baseline}
-    result["signal_row_bytes"] = signal_row_bytes(result, before, signal_table_bytes(sql, url))
+    result["signal_row_bytes"] = signal_row_bytes(result)
     return result
-
-
-def signal_table_bytes(sql, url: str) -> int | None:
-    """The signal table's own bytes on SQLite (dbstat reads every page); None on Postgres, whose table does not
-    shrink when rows do."""
-    if sql.key != "sqlite":
-        return None
-    database = bind_database(url)
-    with database.connection_context():
-        size = table_bytes(sql, url)["signal"]["table"]
-    close_database(database)
-    return size
 
 
 def per_row(filled: dict) -> dict[str, dict[str, float]]:
@@ -720,18 +708,13 @@ def per_row(filled: dict) -> dict[str, dict[str, float]]:
     }
 
 
-def signal_row_bytes(result: dict, before: int | None, after: int | None) -> dict:
-    """A signal row's bytes: its table part with and without its payload (SQLite: what the purge's rows gave back,
-    from the table's size before and after it; Postgres: less the average stored payload), its indexes built at
-    once and grown row by row."""
+def signal_row_bytes(result: dict) -> dict:
+    """A signal row's bytes: its table part with its payload and without (less the average payload as stored:
+    measured on SQLite after a purge, this was within a byte), its indexes built at once and grown row by row."""
     built, grown_rows = per_row(result["filled"])["signal"], per_row(result["grown"])["signal"]
-    cleared = result["purge"]["purged"]["signal_payload"]
-    if before is not None and cleared:
-        bare = built["table"] - (before - after) / cleared
-    else:
-        bare = built["table"] - result["filled"]["payload_bytes"]
-    return {"table_with_payload": built["table"], "table_without_payload": bare, "indexes_built": built["indexes"],
-            "indexes_grown": grown_rows["indexes"], "payload": result["filled"]["payload_bytes"]}  # fmt: skip
+    payload = result["filled"]["payload_bytes"]
+    return {"table_with_payload": built["table"], "table_without_payload": built["table"] - payload,
+            "indexes_built": built["indexes"], "indexes_grown": grown_rows["indexes"], "payload": payload}  # fmt: skip
 
 
 def report(title: str, result: dict) -> None:
