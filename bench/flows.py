@@ -26,7 +26,7 @@ import redis as redis_lib
 from playhouse.db_url import connect
 
 from bench.backends import databases, redis_url
-from bench.ingest import CONNECTIONS, DURATION, ROUNDS, Service, median, post
+from bench.ingest import DURATION, ROUNDS, Service, median, post, run_wrk
 from hookyard.core.credentials import generate_key
 from hookyard.devserver.embedded_redis import free_port
 
@@ -37,8 +37,7 @@ SIGNATURE = "sha256=8932d8769b1f990ebb7d03235a66217b1de8e48d0c626166d4e8fcac027a
 
 def wrk(url: str, seconds: int = DURATION) -> float:
     """Requests/s wrk measures posting the signed push, each with its own X-GitHub-Delivery."""
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(
+    script = (
         f'wrk.method = "POST"\nwrk.body = {json.dumps(BODY.decode())}\n'
         'wrk.headers["Content-Type"] = "application/json"\n'
         'wrk.headers["X-GitHub-Event"] = "push"\n'
@@ -48,17 +47,7 @@ def wrk(url: str, seconds: int = DURATION) -> float:
         '  wrk.headers["X-GitHub-Delivery"] = thread_id .. "-" .. n\n'
         "  return wrk.format()\nend\n"
     )
-    script.close()
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(script.name)
-    if "Non-2xx" in out:
-        print("   wrk saw non-2xx answers:", [line for line in out.splitlines() if "Non-2xx" in line])
-    return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
+    return run_wrk(url, script, seconds)
 
 
 def count_events(database_url: str) -> int:

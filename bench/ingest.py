@@ -49,19 +49,21 @@ SIGNAL = {
 
 def wrk(url: str, body: dict, seconds: int = DURATION) -> float:
     """Return the requests/s wrk measures POSTing `body` to `url` (non-2xx answers are reported)."""
-    script = tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False)
-    script.write(
-        f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
-        'wrk.headers["Content-Type"] = "application/json"\n'
-    )
-    script.close()
-    out = subprocess.run(
-        ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", script.name, url],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    os.unlink(script.name)
+    script = f'wrk.method = "POST"\nwrk.body = {json.dumps(json.dumps(body))}\n'
+    return run_wrk(url, script + 'wrk.headers["Content-Type"] = "application/json"\n', seconds)
+
+
+def run_wrk(url: str, script: str, seconds: int) -> float:
+    """Run wrk with the Lua `script` against `url` for `seconds`; return its requests/s, reporting non-2xx answers."""
+    with tempfile.NamedTemporaryFile("w", suffix=".lua") as lua:
+        lua.write(script)
+        lua.flush()
+        out = subprocess.run(
+            ["wrk", "-t2", f"-c{CONNECTIONS}", f"-d{seconds}s", "-s", lua.name, url],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
     if "Non-2xx" in out:
         print("   wrk saw non-2xx answers:", [line for line in out.splitlines() if "Non-2xx" in line])
     return float(next(line for line in out.splitlines() if line.startswith("Requests/sec")).split()[1])
