@@ -14,7 +14,7 @@ from hookyard.activities import ingress as activity_ingress
 from hookyard.core import credentials, errors, metrics
 from hookyard.core.config import LOCAL_KEY_FILE, Config
 from hookyard.core.db import bind_database, db
-from hookyard.core.errors import BadRequest
+from hookyard.core.errors import BadRequest, ServiceUnavailable
 from hookyard.core.http import IdConverter
 from hookyard.core.queues import INGEST_QUEUE, connect_redis, make_queues
 from hookyard.dashboard import reference as api_reference
@@ -102,8 +102,12 @@ def configure_sessions(app: Flask, config: Config) -> None:
     )
 
 
+# What a web process started without REDIS_URL still answers: whether it is up and ready, and what it is.
+WITHOUT_QUEUE = {"ops.healthz", "ops.readyz", "ops.prometheus_metrics", "ops.openapi_document"}
+
+
 def register_request_hooks(app: Flask) -> None:
-    """Open a database connection per request and record request metrics."""
+    """Check each request's URL (and, without REDIS_URL, refuse what needs the queue); record request metrics."""
 
     @app.before_request
     def start_request():
@@ -111,6 +115,9 @@ def register_request_hooks(app: Flask) -> None:
         query = request.query_string
         if "\x00" in request.path or (query and (b"%00" in query or b"\x00" in query)):
             raise BadRequest("The URL contains a NUL character.", code="invalid_url")
+        if app.redis is None and request.endpoint not in WITHOUT_QUEUE:
+            # Accepting, changing, retrying and signing in all go through Redis: one clear refusal, never a 500.
+            raise ServiceUnavailable("This server has no queue: REDIS_URL is not set. Set it and restart.")
 
     @app.after_request
     def record_request(response):

@@ -184,3 +184,27 @@ def test_an_apply_job_id_with_control_characters_is_a_404(client, org):
     response = client.get(f"/v1/mapping-rules/{rule['id']}/apply/abc%1Ddef", headers=org["headers"])
     assert response.status_code == 404
     assert response.get_json()["error"] == "not_found"
+
+
+def test_a_web_process_without_redis_url_answers_503_naming_it(config, org, signal_key):
+    """A web process started without REDIS_URL (a deployment that forgot it) cannot queue anything: each request
+    gets a 503 that names the setting, never a 500; liveness, readiness, metrics and the API document still
+    answer."""
+    from app import create_app
+
+    queueless = create_app(Config(**{**config.__dict__, "redis_url": ""})).test_client()
+    for response in (
+        queueless.post(f"/api/signal-staging/webhook/{signal_key}", json={"email": "a@example.com", "event": "x"}),
+        queueless.get("/v1/signals", headers=org["headers"]),
+        queueless.post("/v1/dead-letters/dl_1/retry", headers=org["headers"]),
+    ):
+        body = assert_error(response, 503, "service_unavailable")
+        assert "REDIS_URL" in body["message"]
+        assert response.headers["Retry-After"]
+    page = queueless.get("/dashboard/login")  # the dashboard's own error page, for a person
+    assert page.status_code == 503 and b"REDIS_URL" in page.data
+    assert queueless.get("/healthz").status_code == 200
+    ready = queueless.get("/readyz")
+    assert ready.status_code == 503 and ready.get_json()["checks"]["redis"] != "ok"
+    assert queueless.get("/metrics").status_code == 200
+    assert queueless.get("/openapi.json").status_code == 200
