@@ -43,6 +43,11 @@ def buffer_of(kind: str, prefix: str) -> buffer.BufferKeys:
     return SignalKeys(prefix) if kind == "signal" else flow_buffer_keys(prefix)
 
 
+def unreadable_list(keys: buffer.BufferKeys) -> str:
+    """The Redis list where a buffer's dead-letter entries that name no organization there is are kept."""
+    return f"{keys.dead_letter}:unreadable"
+
+
 def drain_job_of(kind: str):
     """The job that drains a dead letter's buffer."""
     return drain_signals if kind == "signal" else drain_flow_events
@@ -119,7 +124,7 @@ def _move(redis, keys: buffer.BufferKeys, kind: str, entries: list[bytes], max_a
                     _announce(row, max_attempts)
     unreadable = [entry for entry, fields in read if fields is None or fields["organization"] not in known]
     if unreadable:
-        aside = f"{keys.dead_letter}:unreadable"
+        aside = unreadable_list(keys)
         logger.error(
             "%d entries of %s name no organization there is; kept in %s", len(unreadable), keys.dead_letter, aside
         )
@@ -237,6 +242,6 @@ def depth_gauge(redis, prefix: str) -> GaugeMetricFamily:
     )
     for kind, label in (("signal", "signals"), ("flow_event", "flows")):
         keys = buffer_of(kind, prefix)
-        waiting = redis.llen(keys.dead_letter) + redis.llen(f"{keys.dead_letter}:unreadable")
+        waiting = redis.llen(keys.dead_letter) + redis.llen(unreadable_list(keys))
         gauge.add_metric([label], rows.get(kind, 0) + waiting)
     return gauge

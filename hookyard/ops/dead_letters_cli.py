@@ -1,4 +1,5 @@
-"""`flask dead-letters list|retry|purge`: dead letters for operators, across organizations or for one."""
+"""`flask dead-letters list|retry|purge|unreadable`: dead letters for operators, across organizations or for one,
+and the entries no organization could be found for."""
 
 import datetime
 
@@ -74,14 +75,39 @@ def purge_command(ids, everything, days, organization_id, kind):
     click.echo(f"deleted {removed} dead letter(s)")
 
 
+@group.command("unreadable")
+@click.option("--delete", is_flag=True, help="Remove the entries printed (save the output first).")
+def unreadable_command(delete):
+    """Print the entries kept aside in Redis because they name no organization there is (or cannot be read),
+    one JSON object a line: {"kind", "entry"}, the entry as the worker wrote it."""
+    redis, prefix = current_app.redis, current_app.config["HOOKYARD"].redis_prefix
+    if redis is None:
+        raise click.ClickException("REDIS_URL is not set: the entries are in Redis.")
+    removed = 0
+    for kind in dead_letters.KINDS:
+        key = dead_letters.unreadable_list(dead_letters.buffer_of(kind, prefix))
+        entries = redis.lrange(key, 0, -1)
+        for entry in entries:
+            click.echo(orjson.dumps({"kind": kind, "entry": entry.decode("utf-8", "replace")}).decode())
+        if delete and entries:
+            redis.ltrim(key, len(entries), -1)  # only those printed: one set aside since stays
+            removed += len(entries)
+    if delete:
+        click.echo(f"deleted {removed} unreadable entr{'y' if removed == 1 else 'ies'}", err=True)
+
+
 def _collect(app: Flask) -> None:
-    """Say how many entries still wait in Redis: the worker's next sweep moves them into the table."""
+    """Say how many entries still wait in Redis: the worker's next sweep moves them into the table, except those
+    that name no organization (`flask dead-letters unreadable`)."""
     if app.redis is None:
         return
-    prefix = app.config["HOOKYARD"].redis_prefix
-    waiting = sum(app.redis.llen(dead_letters.buffer_of(kind, prefix).dead_letter) for kind in dead_letters.KINDS)
+    keys = [dead_letters.buffer_of(kind, app.config["HOOKYARD"].redis_prefix) for kind in dead_letters.KINDS]
+    waiting = sum(app.redis.llen(key.dead_letter) for key in keys)
+    unreadable = sum(app.redis.llen(dead_letters.unreadable_list(key)) for key in keys)
     if waiting:
         click.echo(f"{waiting} more set aside in Redis, listed after the worker's next sweep", err=True)
+    if unreadable:
+        click.echo(f"{unreadable} naming no organization: see `flask dead-letters unreadable`", err=True)
 
 
 def _filtered(query, organization_id, kind):

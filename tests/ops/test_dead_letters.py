@@ -153,6 +153,25 @@ def test_an_entry_naming_no_organization_is_kept_aside_in_redis(client, org, job
     assert DeadLetter.select().count() == 0
 
 
+def test_the_cli_prints_the_unreadable_entries_and_deletes_only_those_it_printed(app, client, org, job_context, redis):
+    entry = orjson.dumps({"item": "\n{not json", "error": "unparseable"})
+    redis.rpush(FLOWS_DEAD, entry)
+    sweep(job_context)
+    cli = app.test_cli_runner()
+    listed_first = cli.invoke(args=["dead-letters", "list"])
+    assert "1 naming no organization" in listed_first.output
+    result = cli.invoke(args=["dead-letters", "unreadable"])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line) for line in result.output.splitlines()] == [
+        {"kind": "flow_event", "entry": entry.decode()}
+    ]
+    assert redis.llen(f"{FLOWS_DEAD}:unreadable") == 1  # printing keeps them
+    result = cli.invoke(args=["dead-letters", "unreadable", "--delete"])
+    assert result.exit_code == 0 and "deleted 1 unreadable entry" in result.output
+    assert redis.llen(f"{FLOWS_DEAD}:unreadable") == 0
+    assert cli.invoke(args=["dead-letters", "unreadable"]).output == ""
+
+
 def test_the_cli_lists_retries_and_purges(app, client, org, other_org, signal_key, run_jobs, job_context, redis):
     for n in range(3):
         post_signal(client, signal_key, {"email": f"d{n}@x.io"})
