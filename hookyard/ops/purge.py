@@ -123,6 +123,7 @@ def _batches(run: Run, query, moment: Field, key: Field, before, start=None) -> 
     first, a batch at a time, each batch after the last, until none is left or the run should stop."""
     last = None
     while not run.stopping():
+        space.bound_write_ahead_log()  # between batches: SQLite's log would otherwise grow with every batch
         page = query.where(moment < before)
         if last is not None:  # after the last row seen: later, or as late with a greater key
             page = page.where((moment >= last[1]) & ((moment > last[1]) | (key > last[0])))

@@ -93,5 +93,7 @@ def policies(config: Config, organization_id: int | None = None) -> Iterator[tup
     )
     if organization_id is not None:
         query = query.where(Organization.id == organization_id)
-    for organization, *values in query.tuples():
+    # Read whole first: a cursor left open while the purge writes keeps the connection's read transaction, and
+    # with it SQLite's write-ahead log, from ending (space.bound_write_ahead_log could not empty it).
+    for organization, *values in list(query.tuples()):
         yield organization, effective_days(dict(zip(SETTINGS, values, strict=True)), defaults)

@@ -1,8 +1,10 @@
-"""Disk space after a purge. Postgres: autovacuum makes freed space reusable (files do not shrink; nothing to do
-here). SQLite: a database made with incremental auto-vacuum gives freed pages back to the file system a few
-thousand at a time; an older file is converted, once, by `flask vacuum`."""
+"""Disk space during and after a purge. Postgres: autovacuum makes freed space reusable (files do not shrink;
+nothing to do here). SQLite: the write-ahead log is kept in bounds between batches; a database made with
+incremental auto-vacuum gives freed pages back to the file system a few thousand at a time; an older file is
+converted, once, by `flask vacuum`."""
 
 import logging
+import os
 from collections.abc import Callable
 
 from peewee import OperationalError, SqliteDatabase
@@ -12,6 +14,12 @@ from hookyard.core.db import db
 logger = logging.getLogger(__name__)
 
 VACUUM_STEP = 2000  # SQLite pages (4 KiB each by default) given back per statement
+# How far the purge lets SQLite's write-ahead log grow before it empties it. SQLite's own checkpoints (PASSIVE, after
+# commits) copy the log into the database but can only start it over at a moment when no other connection is
+# reading or writing; with ingestion going on beside a purge that moment never came, and the log grew past the
+# database's own size (1.4 GB beside a 1.25 GB file). A TRUNCATE checkpoint waits for that moment and holds new
+# writers for its length: about 0.1 s per 256 MB here.
+WAL_LIMIT = 256 * 1024 * 1024
 
 
 def _never() -> bool:
@@ -33,6 +41,25 @@ def release_free_space(pages_per_step: int = VACUUM_STEP, should_stop: Callable[
             break
         released, free = released + free - left, left
     return released
+
+
+def bound_write_ahead_log(limit: int | None = None) -> bool:
+    """On SQLite, between transactions: when the write-ahead log has grown past `limit` bytes (WAL_LIMIT), copy it
+    into the database and truncate it. Return whether it was emptied; a database too busy (past busy_timeout)
+    keeps it for the next call."""
+    if not isinstance(db.obj, SqliteDatabase) or db.in_transaction():
+        return False
+    try:
+        if os.path.getsize(f"{db.obj.database}-wal") <= (WAL_LIMIT if limit is None else limit):
+            return False
+    except OSError:  # no log (not in WAL mode, or a database in memory)
+        return False
+    try:
+        busy, _, _ = db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    except OperationalError as error:
+        logger.warning("write-ahead log not emptied this time: %s", error)
+        return False
+    return not busy
 
 
 def vacuum() -> dict[str, int | str]:

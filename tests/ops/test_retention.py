@@ -5,6 +5,7 @@ Rows are made old by moving their timestamps back in the database after the work
 
 import datetime
 import json
+import os
 
 import pytest
 
@@ -12,8 +13,9 @@ from app import create_app
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
 from hookyard.ops import purge as purging
+from hookyard.ops import space
 from hookyard.ops.purge import purge, purge_expired, sweep_retention
-from hookyard.ops.space import release_free_space
+from hookyard.ops.space import bound_write_ahead_log, release_free_space
 from models import Activity, Delivery, DeliveryAttempt, Event, FlowEvent, RetentionPolicy, Signal
 from tests.helpers import (
     CUSTOM_EVENT,
@@ -370,6 +372,47 @@ def test_on_sqlite_clearing_small_payloads_frees_whole_pages_that_go_back_to_the
     assert freed >= 30  # 300 rows of ~700 bytes filled ~50 pages of 4 KiB
     assert release_free_space() == freed
     assert app.database.execute_sql("PRAGMA page_count").fetchone()[0] == pages - freed
+
+
+def test_on_sqlite_a_write_ahead_log_past_its_limit_is_emptied_between_transactions_only(app, client, signal_key,
+                                                                                       run_jobs):  # fmt: skip
+    log = f"{app.database.database}-wal"
+    if not app.database.__class__.__name__.startswith("Sqlite"):
+        assert bound_write_ahead_log(limit=0) is False  # Postgres: its own WAL is its business
+        return
+    send_signal(client, signal_key, {"email": "ann@example.com"})
+    run_jobs()
+    with app.database.connection_context():
+        assert os.path.getsize(log) > 0
+        assert bound_write_ahead_log() is False  # within WAL_LIMIT: left alone
+        with app.database.atomic():
+            Signal.update(mapped_signal="x").execute()
+            assert bound_write_ahead_log(limit=0) is False  # never inside a transaction
+        assert bound_write_ahead_log(limit=0) is True
+        assert os.path.getsize(log) == 0
+        assert Signal.select().where(Signal.mapped_signal == "x").count() == 1  # copied in, not lost
+
+
+def test_on_sqlite_the_purge_keeps_the_write_ahead_log_in_bounds_between_batches(
+    app, client, signal_key, run_jobs, config, monkeypatch
+):
+    if not app.database.__class__.__name__.startswith("Sqlite"):
+        pytest.skip("SQLite only: Postgres recycles its own WAL")
+    ids = [send_signal(client, signal_key, {"email": f"p{n}@example.com", "messageId": f"w-{n}"}) for n in range(12)]
+    run_jobs()
+    backdate(Signal, ids, days=91)
+    with app.database.connection_context():
+        bound_write_ahead_log(limit=0)  # start from an empty log, whatever earlier tests left in it
+    monkeypatch.setattr(space, "WAL_LIMIT", 0)
+    log, sizes = f"{app.database.database}-wal", []
+    assert (
+        purge(config=config, batch_size=4, observe=lambda *_: sizes.append(os.path.getsize(log)))["signal_payload"]
+        == 12
+    )
+    assert len(sizes) == 3
+    # Emptied before each batch: after each, the log holds that batch alone, not the ones before it.
+    assert sizes[2] <= sizes[0] * 1.5
+    assert Signal.select().where(Signal.id.in_(ids) & Signal.payload.is_null()).count() == 12
 
 
 def test_a_stopped_flow_event_purge_resumes_where_it_stopped_across_flows(
