@@ -102,8 +102,10 @@ def configure_sessions(app: Flask, config: Config) -> None:
     )
 
 
-# What a web process started without REDIS_URL still answers: whether it is up and ready, and what it is.
-WITHOUT_QUEUE = {"ops.healthz", "ops.readyz", "ops.prometheus_metrics", "ops.openapi_document"}
+# What a web process started without REDIS_URL still answers: whether it is up and ready, what it is, and the
+# files its error page needs. A URL that matches no route (endpoint None) stays a 404.
+WITHOUT_QUEUE = {None, "ops.healthz", "ops.readyz", "ops.prometheus_metrics", "ops.openapi_document", "home",
+                 "static", "dashboard.static"}  # fmt: skip
 
 
 def register_request_hooks(app: Flask) -> None:

@@ -13,7 +13,7 @@ each while two other processes write every 20 ms on connections of their own (a 
 signal of the organization being purged) and time every write. It prints the bytes per row of each table, the
 purge's rate, its longest batch (an upper bound on how long it holds its locks) as a ratio to the longest single
 statement, the writers' latencies, and the disk space given back (SQLite: incremental vacuum; Postgres: VACUUM).
-Halves, not a copy of the database per run, keep it to about 40 minutes on a 2-core machine (BENCH_DATABASES=postgres
+Halves, not a copy of the database per run, keep it to about 30 minutes on a 2-core machine (BENCH_DATABASES=postgres
 runs one database's turn alone). Nothing is asserted. The fill's SQL is in purge_fill.py, the writers in
 purge_writers.py, the measures of size in purge_sizes.py.
 """

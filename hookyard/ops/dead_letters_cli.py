@@ -7,6 +7,7 @@ import click
 import orjson
 from flask import Flask, current_app
 from flask.cli import AppGroup
+from redis.exceptions import WatchError
 
 from hookyard.core.clock import utcnow
 from hookyard.core.queues import INGEST_QUEUE
@@ -86,12 +87,21 @@ def unreadable_command(delete):
     removed = 0
     for kind in dead_letters.KINDS:
         key = dead_letters.unreadable_list(dead_letters.buffer_of(kind, prefix))
-        entries = redis.lrange(key, 0, -1)
-        for entry in entries:
-            click.echo(orjson.dumps({"kind": kind, "entry": entry.decode("utf-8", "replace")}).decode())
-        if delete and entries:
-            redis.ltrim(key, len(entries), -1)  # only those printed: one set aside since stays
-            removed += len(entries)
+        with redis.pipeline() as watched:  # deleted only if the list is as it was printed
+            watched.watch(key)
+            entries = watched.lrange(key, 0, -1)
+            for entry in entries:
+                click.echo(orjson.dumps({"kind": kind, "entry": entry.decode("utf-8", "replace")}).decode())
+            if delete and entries:
+                watched.multi()
+                watched.ltrim(key, len(entries), -1)
+                try:
+                    watched.execute()
+                except WatchError as changed:
+                    raise click.ClickException(
+                        f"{key} changed while it was printed; none of it was deleted. Run again."
+                    ) from changed
+                removed += len(entries)
     if delete:
         click.echo(f"deleted {removed} unreadable entr{'y' if removed == 1 else 'ies'}", err=True)
 

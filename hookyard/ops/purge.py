@@ -224,6 +224,7 @@ def delete_delivery_history(run: Run, organization: int, before: datetime.dateti
         finished = Delivery.select(Delivery.id).where(Delivery.event.in_(event_ids) & Delivery.status.in_(FINISHED))
         delivery_ids = list(finished.scalars())
         for start in range(0, len(delivery_ids), run.batch_size):
+            space.bound_write_ahead_log()  # an event with many subscribers makes many batches of deliveries
             for kind, count in _delete_deliveries(delivery_ids[start : start + run.batch_size]).items():
                 run.count(kind, count)
         with db.atomic():

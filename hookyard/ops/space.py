@@ -20,6 +20,9 @@ VACUUM_STEP = 2000  # SQLite pages (4 KiB each by default) given back per statem
 # database's own size (1.4 GB beside a 1.25 GB file). A TRUNCATE checkpoint waits for that moment and holds new
 # writers for its length: about 0.1 s per 256 MB here.
 WAL_LIMIT = 256 * 1024 * 1024
+# How long that checkpoint waits for readers to finish, holding the write lock: short, so a writer beside it never
+# comes near its own busy_timeout; a reader still busy by then leaves the log for the next batch.
+CHECKPOINT_WAIT_MS = 250
 
 
 def _never() -> bool:
@@ -45,8 +48,8 @@ def release_free_space(pages_per_step: int = VACUUM_STEP, should_stop: Callable[
 
 def bound_write_ahead_log(limit: int | None = None) -> bool:
     """On SQLite, between transactions: when the write-ahead log has grown past `limit` bytes (WAL_LIMIT), copy it
-    into the database and truncate it. Return whether it was emptied; a database too busy (past busy_timeout)
-    keeps it for the next call."""
+    into the database and truncate it. Return whether it was emptied; a reader still busy after
+    CHECKPOINT_WAIT_MS keeps it for the next call."""
     if not isinstance(db.obj, SqliteDatabase) or db.in_transaction():
         return False
     try:
@@ -54,11 +57,15 @@ def bound_write_ahead_log(limit: int | None = None) -> bool:
             return False
     except OSError:  # no log (not in WAL mode, or a database in memory)
         return False
+    (usual_wait,) = db.execute_sql("PRAGMA busy_timeout").fetchone()
     try:
+        db.execute_sql(f"PRAGMA busy_timeout = {int(CHECKPOINT_WAIT_MS)}")
         busy, _, _ = db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
     except OperationalError as error:
         logger.warning("write-ahead log not emptied this time: %s", error)
         return False
+    finally:
+        db.execute_sql(f"PRAGMA busy_timeout = {int(usual_wait)}")
     return not busy
 
 

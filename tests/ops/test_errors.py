@@ -208,3 +208,4 @@ def test_a_web_process_without_redis_url_answers_503_naming_it(config, org, sign
     assert ready.status_code == 503 and ready.get_json()["checks"]["redis"] != "ok"
     assert queueless.get("/metrics").status_code == 200
     assert queueless.get("/openapi.json").status_code == 200
+    assert queueless.get("/no/such/page").status_code == 404  # nothing there is still a 404

@@ -6,6 +6,8 @@ Rows are made old by moving their timestamps back in the database after the work
 import datetime
 import json
 import os
+import sqlite3
+import time
 
 import pytest
 
@@ -391,6 +393,27 @@ def test_on_sqlite_a_write_ahead_log_past_its_limit_is_emptied_between_transacti
         assert bound_write_ahead_log(limit=0) is True
         assert os.path.getsize(log) == 0
         assert Signal.select().where(Signal.mapped_signal == "x").count() == 1  # copied in, not lost
+
+
+def test_on_sqlite_a_reader_busy_past_the_short_wait_leaves_the_log_for_next_time(app, client, signal_key, run_jobs):
+    if not app.database.__class__.__name__.startswith("Sqlite"):
+        pytest.skip("SQLite only")
+    send_signal(client, signal_key, {"email": "ann@example.com"})
+    run_jobs()
+    reader = sqlite3.connect(app.database.database, isolation_level=None)
+    try:
+        reader.execute("BEGIN")
+        reader.execute("SELECT count(*) FROM signal").fetchone()  # a read transaction holding its snapshot
+        with app.database.connection_context():
+            Signal.update(mapped_signal="y").execute()  # a frame the reader's snapshot does not have
+            started = time.monotonic()
+            assert bound_write_ahead_log(limit=0) is False
+            assert time.monotonic() - started < 2  # waited CHECKPOINT_WAIT_MS, not the 5 s busy_timeout
+            assert app.database.execute_sql("PRAGMA busy_timeout").fetchone()[0] == 5000  # put back
+    finally:
+        reader.close()
+    with app.database.connection_context():
+        assert bound_write_ahead_log(limit=0) is True  # the reader gone: emptied
 
 
 def test_on_sqlite_the_purge_keeps_the_write_ahead_log_in_bounds_between_batches(
