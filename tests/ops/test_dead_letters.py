@@ -5,6 +5,7 @@ import json
 
 import orjson
 
+from hookyard.ops import dead_letters_cli
 from hookyard.ops.dead_letters import sweep_dead_letters
 from models import DeadLetter, Signal
 from tests.helpers import CUSTOM_EVENT, flow_events, post_signal, post_to_flow
@@ -170,6 +171,26 @@ def test_the_cli_prints_the_unreadable_entries_and_deletes_only_those_it_printed
     assert result.exit_code == 0 and "deleted 1 unreadable entry" in result.output
     assert redis.llen(f"{FLOWS_DEAD}:unreadable") == 0
     assert cli.invoke(args=["dead-letters", "unreadable"]).output == ""
+
+
+def test_unreadable_delete_leaves_a_list_that_changed_while_it_was_printed_whole(
+    app, client, org, job_context, redis, monkeypatch
+):
+    first = orjson.dumps({"item": "\n{not json", "error": "unparseable"})
+    redis.rpush(FLOWS_DEAD, first)
+    sweep(job_context)
+    late = orjson.dumps({"item": "\n{also not json", "error": "unparseable"})
+    echo = dead_letters_cli.click.echo
+
+    def echo_while_a_sweep_sets_one_more_aside(message=None, **kwargs):
+        echo(message, **kwargs)
+        if message and message.startswith("{") and redis.llen(f"{FLOWS_DEAD}:unreadable") == 1:
+            redis.rpush(f"{FLOWS_DEAD}:unreadable", late)
+
+    monkeypatch.setattr(dead_letters_cli.click, "echo", echo_while_a_sweep_sets_one_more_aside)
+    result = app.test_cli_runner().invoke(args=["dead-letters", "unreadable", "--delete"])
+    assert result.exit_code == 1 and "Run again" in result.output
+    assert redis.lrange(f"{FLOWS_DEAD}:unreadable", 0, -1) == [first, late]  # nothing deleted, nothing lost
 
 
 def test_the_cli_lists_retries_and_purges(app, client, org, other_org, signal_key, run_jobs, job_context, redis):
