@@ -32,7 +32,6 @@ sys.path.insert(0, ROOT)
 from bench.backends import databases, postgres_database
 from bench.purge_fill import BATCHED, UNBATCHED, WRITER, PostgresSql, SqliteSql, fill, say
 from bench.purge_sizes import (
-    close_database,
     database_bytes,
     payload_bytes,
     per_row,
@@ -44,14 +43,13 @@ from bench.purge_sizes import (
 from bench.purge_writers import WalWatch, Writers
 from hookyard.core.clock import utcnow
 from hookyard.core.config import Config
-from hookyard.core.db import bind_database, db, migrate
+from hookyard.core.db import bind_database, close_database, db, migrate
 from hookyard.ops import purge as purging
 from hookyard.ops import retention, space
 from models import Endpoint, Flow, FlowEvent, Organization, Signal
 
 ROWS = int(os.environ.get("BENCH_PURGE_ROWS", "10000000"))
 RETENTION_DAYS = 90
-WAL_CAP = 2 * 10**9  # past this the benchmark checkpoints SQLite's log between batches (it grew ~5 GB a minute)
 NOW = utcnow()  # the purge's clock; the fill's receipt times end here
 RETENTION = datetime.timedelta(days=RETENTION_DAYS)
 T0 = int((NOW - datetime.timedelta(days=180)).replace(tzinfo=datetime.UTC).timestamp() * 1_000_000)
@@ -93,14 +91,14 @@ GROUPS = {
 }
 
 
-def batched(organization: int, wal: "WalWatch | None") -> dict:
+def batched(organization: int) -> dict:
     """Run the purge; return its rows, seconds, transactions and the longest, overall and by kind.
 
     A transaction's time is the time between two committed batches (`observe`), which includes finding the next
-    batch: an upper bound on how long it held its locks. On SQLite, when the write-ahead log passes WAL_CAP the
-    benchmark checkpoints and truncates it between batches, outside the timings, so the disk does not fill.
+    batch (and, on SQLite, the purge's own checkpoints of the write-ahead log): an upper bound on how long it held
+    its locks.
     """
-    batches, pauses, last = [], [], {"at": 0.0, "kind": None, "paused": 0.0}
+    batches, last = [], {"at": 0.0, "kind": None}
 
     def observe(kind: str, rows: int) -> None:
         moment = time.perf_counter()
@@ -109,17 +107,11 @@ def batched(organization: int, wal: "WalWatch | None") -> dict:
         else:
             batches.append([GROUPS[kind], moment - last["at"]])
         last.update(kind=kind, at=moment)
-        if wal is not None and wal.bytes() > WAL_CAP and not db.in_transaction():
-            pause = time.time()
-            db.execute_sql("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-            pauses.append((pause, time.time()))
-            paused = time.perf_counter() - moment
-            last.update(paused=last["paused"] + paused, at=moment + paused)
 
     config = Config.from_env({}, database_url="sqlite://")
     last["at"] = started = time.perf_counter()
     purged = purging.purge(now=NOW, organization_id=organization, config=config, observe=observe)
-    seconds = time.perf_counter() - started - last["paused"]
+    seconds = time.perf_counter() - started
     kinds = {}
     for group in dict.fromkeys(GROUPS.values()):
         took = [gap for name, gap in batches if name == group]
@@ -127,7 +119,7 @@ def batched(organization: int, wal: "WalWatch | None") -> dict:
         kinds[group] = {"rows": rows, "seconds": sum(took), "batches": len(took), "longest": max(took, default=0)}
     longest = max(gap for _, gap in batches)
     return {"rows": sum(purged.values()), "seconds": seconds, "batches": len(batches), "purged": purged,
-            "longest": longest, "kinds": kinds, "pauses": pauses}  # fmt: skip
+            "longest": longest, "kinds": kinds}  # fmt: skip
 
 
 def unbatched(organization: int, before: datetime.datetime, now: datetime.datetime) -> dict:
@@ -201,7 +193,7 @@ def give_space_back(sql, url: str, vacuum: bool) -> dict:
 
 
 def measure(sql, url: str, organization: int, action, vacuum: bool) -> dict:
-    """Bind the database at `url` and time `action(wal)` with the writers beside it (and SQLite's log watched);
+    """Bind the database at `url` and time `action()` with the writers beside it (and SQLite's log watched);
     then give the space back, as the service does."""
     database = bind_database(url)
     target = ("sqlite", sqlite_path(url)) if sql.key == "sqlite" else ("postgres", url)
@@ -209,8 +201,8 @@ def measure(sql, url: str, organization: int, action, vacuum: bool) -> dict:
     with Writers(target, organization - BATCHED, ROWS) as writers, wal or contextlib.nullcontext():
         start = time.time()
         with database.connection_context():
-            result = action(wal)
-        result["writers"] = writers.finish(start, time.time(), result.get("pauses", []))
+            result = action()
+        result["writers"] = writers.finish(start, time.time())
     result["wal_peak_bytes"] = wal.peak if wal else None
     with database.connection_context():
         result["space"] = give_space_back(sql, url, vacuum)
@@ -265,9 +257,9 @@ def run(label: str, url: str) -> dict:
     # The single statements first: the purge then works on the same state as a service's database (Postgres: its
     # dead rows not yet vacuumed, as autovacuum would leave them for a while; SQLite: its file as the UPDATE left it).
     # One VACUUM after both on Postgres: the same dead rows either way, and it would take as long again.
-    baseline = measure(sql, url, UNBATCHED, lambda wal: unbatched(UNBATCHED, NOW - RETENTION, NOW), vacuum=False)
+    baseline = measure(sql, url, UNBATCHED, lambda: unbatched(UNBATCHED, NOW - RETENTION, NOW), vacuum=False)
     report("baseline, unbatched (organization b)", baseline)
-    purge = measure(sql, url, BATCHED, lambda wal: batched(BATCHED, wal), vacuum=True)
+    purge = measure(sql, url, BATCHED, lambda: batched(BATCHED), vacuum=True)
     report("purge, in batches (organization a)", purge)
     result = {"filled": filled, "grown": sample, "purge": purge, "baseline": baseline}
     result["signal_row_bytes"] = signal_row_bytes(result)
@@ -286,17 +278,15 @@ def report(title: str, result: dict) -> None:
     for what, figures in result["writers"].items():
         for when in ("quiet", "during"):
             f = figures[when]
-            left = f", left out: {f['left_out']}" if f.get("left_out") else ""
             if f["writes"]:
                 print(f"      writer {what:<6} {when:<6} {f['writes']:>6,} writes  p50 {f['p50_ms']:8.1f} ms"
                       f"  p99 {f['p99_ms']:9.1f} ms  max {f['max_ms']:9.1f} ms  over 5 s: {f['over_5s']},"
-                      f" failed: {f['errors']}{left}")  # fmt: skip
+                      f" failed: {f['errors']}")  # fmt: skip
     freed = result["space"]
     print(f"      database: {freed['bytes_after_purge'] / 1e9:.2f} GB after; {freed['bytes_after_release'] / 1e9:.2f}"
           f" GB after {freed['done']} ({freed['seconds']:.0f} s)", flush=True)  # fmt: skip
     if result["wal_peak_bytes"] is not None:
-        print(f"      write-ahead log: {result['wal_peak_bytes'] / 1e9:.2f} GB at its largest; checkpointed by the"
-              f" benchmark past {WAL_CAP / 1e9:.0f} GB: {len(result.get('pauses', []))} times")  # fmt: skip
+        print(f"      write-ahead log: {result['wal_peak_bytes'] / 1e9:.2f} GB at its largest")
     if freed["signal_free_bytes"] is not None:
         print(f"      free space inside the signal table after VACUUM: {freed['signal_free_bytes'] / 1e9:.2f} GB")
 

@@ -4,7 +4,6 @@ payload's, and per row."""
 import os
 
 import psycopg2
-from peewee import PostgresqlDatabase
 
 from bench.purge_fill import TABLES
 from hookyard.core.db import db
@@ -85,10 +84,3 @@ def signal_row_bytes(result: dict) -> dict:
     payload = result["filled"]["payload_bytes"]
     return {"table_with_payload": built["table"], "table_without_payload": built["table"] - payload,
             "indexes_built": built["indexes"], "indexes_grown": grown_rows["indexes"], "payload": payload}  # fmt: skip
-
-
-def close_database(database) -> None:
-    if isinstance(database, PostgresqlDatabase):
-        database.close_all()
-    else:
-        database.close()

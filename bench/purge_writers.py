@@ -88,21 +88,17 @@ class Writers:
         time.sleep(QUIET_SECONDS)
         return self
 
-    def finish(self, start: float, end: float, pauses: list[tuple[float, float]]) -> dict:
-        """Stop; return latency figures of writes started before `start` (quiet) and between start and end,
-        leaving out those that overlapped a pause (a checkpoint the benchmark made, not the purge)."""
+    def finish(self, start: float, end: float) -> dict:
+        """Stop; return latency figures of writes started before `start` (quiet) and between start and end."""
         self.stop.set()
         timings = dict(self.results.get(timeout=900) for _ in self.processes)
         for process in self.processes:
             process.join()
         figures = {}
         for what, samples in timings.items():
-            during = [sample for sample in samples if start <= sample[0] <= end]
-            kept = [(at, took, error) for at, took, error in during if not any(
-                at < pause_end and at + took > pause for pause, pause_end in pauses)]  # fmt: skip
             figures[what] = {
                 "quiet": latency([sample for sample in samples if sample[0] < start]),
-                "during": {**latency(kept), "left_out": len(during) - len(kept)},
+                "during": latency([sample for sample in samples if start <= sample[0] <= end]),
             }
         return figures
 

@@ -17,9 +17,9 @@ from werkzeug.serving import make_server
 
 from hookyard.core.config import Config
 from hookyard.core.credentials import generate_key
-from hookyard.core.db import migrate
+from hookyard.core.db import close_database, migrate
 from hookyard.devserver.embedded_redis import EmbeddedRedis
-from tests.helpers import Receiver, close_database, empty_tables
+from tests.helpers import Receiver, empty_tables
 from tests.processes import start_web, start_worker, stop_group
 
 TEST_REDIS_DB = int(os.environ.get("TEST_REDIS_DB", "13"))

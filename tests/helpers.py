@@ -15,6 +15,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import peewee
 from prometheus_client.parser import text_string_to_metric_families
 
+from hookyard.core.db import close_database
+
 # --- paths and payloads ------------------------------------------------------------------------------
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))  # the repository: tests/ is one level down
@@ -143,13 +145,6 @@ def empty_tables(database) -> None:
             for table in tables:
                 database.execute_sql(f'DELETE FROM "{table}"')
     close_database(database)
-
-
-def close_database(database) -> None:
-    if hasattr(database, "close_all"):
-        database.close_all()
-    elif not database.is_closed():
-        database.close()
 
 
 # --- signals -----------------------------------------------------------------------------------------

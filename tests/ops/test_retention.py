@@ -9,6 +9,7 @@ import os
 import sqlite3
 import time
 
+import peewee
 import pytest
 
 from app import create_app
@@ -39,6 +40,10 @@ DEFAULTS = {
     "delivery_history_days": 90,
     "activity_days": None,
 }
+
+
+def on_sqlite(app) -> bool:
+    return isinstance(app.database, peewee.SqliteDatabase)
 
 
 def backdate(model, ids, days: float, column: str = "received_at") -> None:
@@ -342,7 +347,7 @@ def test_flask_purge_removes_what_expired_and_prints_it(app, client, org, signal
     assert result.exit_code == 0, result.output
     printed = json.loads(result.output)
     assert printed["purged"]["signal_payload"] == 1
-    if app.database.__class__.__name__.startswith("Sqlite"):
+    if on_sqlite(app):
         assert printed["sqlite_pages_released"] > 0  # a new database has incremental auto-vacuum
     assert api_get(client, org, f"/v1/signals/{signal}")["payload_expired"] is True
 
@@ -361,7 +366,7 @@ def test_flask_vacuum_turns_on_incremental_auto_vacuum_on_sqlite(app):
 def test_on_sqlite_clearing_small_payloads_frees_whole_pages_that_go_back_to_the_disk(
     app, client, signal_key, run_jobs, config
 ):
-    if not app.database.__class__.__name__.startswith("Sqlite"):
+    if not on_sqlite(app):
         pytest.skip("SQLite only: Postgres's autovacuum makes the space reusable")
     body = {"email": "ann@example.com", "properties": {"text": "x" * 600}}  # kept inside the row, no overflow page
     ids = [send_signal(client, signal_key, {**body, "messageId": f"m-{n}"}) for n in range(300)]
@@ -379,7 +384,7 @@ def test_on_sqlite_clearing_small_payloads_frees_whole_pages_that_go_back_to_the
 def test_on_sqlite_a_write_ahead_log_past_its_limit_is_emptied_between_transactions_only(app, client, signal_key,
                                                                                        run_jobs):  # fmt: skip
     log = f"{app.database.database}-wal"
-    if not app.database.__class__.__name__.startswith("Sqlite"):
+    if not on_sqlite(app):
         assert bound_write_ahead_log(limit=0) is False  # Postgres: its own WAL is its business
         return
     send_signal(client, signal_key, {"email": "ann@example.com"})
@@ -396,7 +401,7 @@ def test_on_sqlite_a_write_ahead_log_past_its_limit_is_emptied_between_transacti
 
 
 def test_on_sqlite_a_reader_busy_past_the_short_wait_leaves_the_log_for_next_time(app, client, signal_key, run_jobs):
-    if not app.database.__class__.__name__.startswith("Sqlite"):
+    if not on_sqlite(app):
         pytest.skip("SQLite only")
     send_signal(client, signal_key, {"email": "ann@example.com"})
     run_jobs()
@@ -419,7 +424,7 @@ def test_on_sqlite_a_reader_busy_past_the_short_wait_leaves_the_log_for_next_tim
 def test_on_sqlite_the_purge_keeps_the_write_ahead_log_in_bounds_between_batches(
     app, client, signal_key, run_jobs, config, monkeypatch
 ):
-    if not app.database.__class__.__name__.startswith("Sqlite"):
+    if not on_sqlite(app):
         pytest.skip("SQLite only: Postgres recycles its own WAL")
     ids = [send_signal(client, signal_key, {"email": f"p{n}@example.com", "messageId": f"w-{n}"}) for n in range(12)]
     run_jobs()
